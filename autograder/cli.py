@@ -1,0 +1,191 @@
+"""The ``grade`` command: the only module that imports click. Parse, call the core, print, exit."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from autograder.course import CourseError, available, find_solutions_dir, load_assignment
+from autograder.grading import GradeConfig, discover, grade_batch
+from autograder.results import SubmissionResult
+from autograder.sandbox import GIB, SandboxConfig
+
+DEVICE_CHOICES = ("cpu", "cuda")
+
+
+class Context:
+    """Shared options: where the course material lives, and the console to print to."""
+
+    def __init__(self, solutions: Path | None) -> None:
+        self._solutions = solutions
+        self.console = Console(stderr=False, highlight=False)
+
+    @property
+    def solutions(self) -> Path:
+        try:
+            return (self._solutions or find_solutions_dir()).resolve()
+        except CourseError as exc:
+            raise click.UsageError(str(exc)) from None
+
+
+def _devices(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    devices = tuple(d.strip() for d in value.split(",") if d.strip())
+    bad = [d for d in devices if d not in DEVICE_CHOICES]
+    if bad or not devices:
+        raise click.BadParameter(f"{value!r}: use a comma-separated list of {', '.join(DEVICE_CHOICES)}.")
+    return devices
+
+
+def _positive(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if value <= 0:
+        raise click.BadParameter(f"Should be positive, got {value}.")
+    return value
+
+
+@click.group()
+@click.option("--solutions", type=click.Path(file_okay=False, path_type=Path),
+              help="The instructor's solutions/ folder. Default: ./solutions, else the one "
+                   "beside the autograder package.")
+@click.pass_context
+def cli(ctx: click.Context, solutions: Path | None) -> None:
+    """Grade PyTorch exercises against reference solutions, in a sandbox, on cpu and cuda."""
+    ctx.obj = Context(solutions)
+
+
+@cli.command()
+@click.argument("assignment")
+@click.argument("submissions", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results"), show_default=True,
+              help="Folder for results.json, results.csv and one JSON file per submission.")
+@click.option("--devices", default="cpu,cuda", show_default=True, callback=_devices,
+              help="Devices to check on; cuda checks are skipped, with the reason, without a GPU.")
+@click.option("--check-timeout", default=30.0, show_default=True, callback=_positive,
+              help="Seconds one check may take before the sandbox is killed.")
+@click.option("--submission-timeout", default=600.0, show_default=True, callback=_positive,
+              help="Seconds all checks of one submission may take together.")
+@click.option("--memory-gib", default=6.0, show_default=True, callback=_positive,
+              help="Address-space limit of the sandbox (cpu-only runs).")
+@click.option("--public-only", is_flag=True, help="Run only the checks students can see.")
+@click.option("--rerun", is_flag=True,
+              help="Grade again even where a result for the same file is already in --out.")
+@click.pass_obj
+def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: Path,
+        devices: tuple[str, ...], check_timeout: float, submission_timeout: float,
+        memory_gib: float, public_only: bool, rerun: bool) -> None:
+    """Grade SUBMISSIONS of ASSIGNMENT against the reference solutions.
+
+    SUBMISSIONS are .ipynb or .py files, folders of them (one per student, named by file), or
+    nbgrader's submitted/ folder (submitted/<student>/<assignment>/*.ipynb). Exit status is 0
+    when grading worked, whatever the scores.
+    """
+    try:
+        spec = load_assignment(assignment, obj.solutions)
+    except CourseError as exc:
+        raise click.UsageError(str(exc)) from None
+    found = discover(list(submissions), assignment)
+    if not found:
+        raise click.UsageError(f"no .ipynb or .py submissions found in {', '.join(map(str, submissions))}")
+    sandbox = replace(SandboxConfig(), check_timeout_s=check_timeout,
+                      submission_timeout_s=submission_timeout, memory_bytes=int(memory_gib * GIB))
+    config = GradeConfig(devices=devices, sandbox=sandbox, include_hidden=not public_only)
+    console = obj.console
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                  console=console, transient=False) as progress:
+        task = progress.add_task(f"grading {assignment}", total=len(found), rate="")
+
+        def advance(result: SubmissionResult) -> None:
+            done = progress.tasks[task].completed + 1
+            elapsed = progress.tasks[task].elapsed or 1e-9
+            progress.update(task, advance=1, rate=f"{done / elapsed:.2f}/s")
+
+        results = grade_batch(found, assignment=spec, config=config, out_dir=out_dir,
+                              on_result=advance, rerun=rerun)
+    console.print(summary_table(results, spec.name))
+    errors = [r for r in results if r.status == "error"]
+    console.print(f"{len(results)} graded, {len(errors)} with errors. "
+                  f"Results: {out_dir / 'results.json'}, {out_dir / 'results.csv'}")
+
+
+def summary_table(results: list[SubmissionResult], assignment: str) -> Table:
+    exercises = [e.exercise for e in results[0].exercises] if results else []
+    table = Table(title=f"{assignment}: {len(results)} submissions")
+    table.add_column("student")
+    for name in exercises:
+        table.add_column(name, justify="right")
+    table.add_column("total", justify="right", style="bold")
+    table.add_column("note")
+    for r in results:
+        cells = {e.exercise: f"{e.points:g}/{e.max_points:g}" for e in r.exercises}
+        first_fail = next((c for c in r.checks if not c.passed and not c.skipped), None)
+        note = r.error or (f"{first_fail.name}: {first_fail.message}" if first_fail else "")
+        table.add_row(r.student, *(cells.get(e, "-") for e in exercises),
+                      f"{r.points:g}/{r.max_points:g}", note.splitlines()[0][:70] if note else "")
+    return table
+
+
+@cli.command()
+@click.argument("assignments", nargs=-1)
+@click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Where to write. Default: assignments/ beside solutions/.")
+@click.option("--check", "check_only", is_flag=True,
+              help="Write nothing; exit 1 if any generated file is out of date.")
+@click.pass_obj
+def build(obj: Context, assignments: tuple[str, ...], out_root: Path | None, check_only: bool) -> None:
+    """Generate the student notebooks and public checks in assignments/ from solutions/."""
+    from autograder.build import build_files, write_build
+
+    solutions = obj.solutions
+    out_root = out_root or solutions.parent / "assignments"
+    names = assignments or tuple(available(solutions))
+    stale = []
+    for name in names:
+        try:
+            spec = load_assignment(name, solutions)
+            if check_only:
+                for file, text in build_files(spec).files.items():
+                    path = out_root / name / file
+                    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                        stale.append(str(path))
+            else:
+                for path in write_build(spec, out_root):
+                    obj.console.print(f"wrote {path}")
+        except CourseError as exc:
+            raise click.ClickException(str(exc)) from None
+    if stale:
+        obj.console.print("out of date (run `grade build`):\n  " + "\n  ".join(stale))
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("demo"), show_default=True, help="Where to put the class and results.")
+@click.option("--devices", default="cpu,cuda", show_default=True, callback=_devices)
+@click.pass_context
+def demo(ctx: click.Context, out_root: Path, devices: tuple[str, ...]) -> None:
+    """Create the demo class (12 students, five assignments) in nbgrader's layout and grade it."""
+    from autograder.demo import make_class
+
+    obj: Context = ctx.obj
+    submitted = make_class(obj.solutions, out_root / "submitted")
+    obj.console.print(f"demo class written to {submitted}")
+    for name in available(obj.solutions):
+        ctx.invoke(run, assignment=name, submissions=(submitted,), out_dir=out_root / "results" / name,
+                   devices=devices, check_timeout=30.0, submission_timeout=600.0,
+                   memory_gib=6.0, public_only=False, rerun=False)
+
+
+def main() -> None:
+    cli(prog_name="grade")
+
+
+if __name__ == "__main__":
+    main()

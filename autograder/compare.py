@@ -1,0 +1,181 @@
+"""Compare a student's result with the reference's and explain any difference to the student.
+
+Values are compared in float64 with tolerances chosen from the dtype the reference returned, so
+correct code written another way (other op order, float64 inside) passes, and messages say what
+differed, where, by how much, on which input, and what to try.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from autograder.subjects import Outcome
+from autograder.wire import Opaque
+
+TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
+    torch.float64: (1e-6, 1e-8),
+    torch.float32: (1e-4, 1e-5),
+    torch.float16: (1e-2, 1e-3),
+    torch.bfloat16: (2e-2, 1e-2),
+}
+
+
+class CheckFailed(AssertionError):
+    """A check found a difference; the message is written for the student."""
+
+
+def fail(message: str) -> None:
+    raise CheckFailed(message)
+
+
+def expect(condition: bool, message: str) -> None:
+    """Fail with ``message`` unless ``condition`` holds (unlike ``assert``, survives ``-O``)."""
+    if not condition:
+        raise CheckFailed(message)
+
+
+def kind(value: Any) -> str:
+    """Describe ``value`` briefly: ``tensor (4, 10) float32 on cpu``, ``float``, ``None``."""
+    if isinstance(value, torch.Tensor):
+        return f"tensor {tuple(value.shape)} {str(value.dtype).removeprefix('torch.')} on {value.device.type}"
+    if isinstance(value, Opaque):
+        return f"a {value.type_name} object"
+    if value is None:
+        return "None"
+    return type(value).__name__
+
+
+def show(value: Any, limit: int = 12) -> str:
+    """Render a value for a message: small tensors in full, large ones summarised."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() <= limit:
+            numbers = value.detach().cpu()
+            if numbers.is_floating_point():
+                numbers = numbers.double()
+            return f"{_fmt(numbers.tolist())} ({kind(value)})"
+        flat = value.detach().cpu().double().flatten()
+        finite = flat[torch.isfinite(flat)]
+        span = f"min {finite.min():.4g}, max {finite.max():.4g}" if finite.numel() else "no finite values"
+        return f"{kind(value)}, {span}"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)) and len(value) > limit:
+        return f"{type(value).__name__} of {len(value)} items"
+    return repr(value)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return repr(value)
+
+
+def _inputs_text(inputs: dict[str, Any] | None) -> str:
+    if not inputs:
+        return ""
+    return " Input: " + ", ".join(f"{k} = {show(v)}" for k, v in inputs.items()) + "."
+
+
+def _as_tensor(got: Any) -> torch.Tensor | None:
+    if isinstance(got, torch.Tensor):
+        return got
+    if isinstance(got, (int, float)) and not isinstance(got, bool):
+        return torch.tensor(float(got), dtype=torch.float64)
+    return None
+
+
+def assert_close(
+    got: Any, want: Any, *, what: str, hint: str = "", inputs: dict[str, Any] | None = None,
+    rtol: float | None = None, atol: float | None = None,
+) -> None:
+    """Fail unless ``got`` matches ``want`` (tensors, numbers, or sequences of them)."""
+    suffix = _inputs_text(inputs) + (f" {hint}" if hint else "")
+    if isinstance(want, (list, tuple)):
+        expect(isinstance(got, (list, tuple)) and len(got) == len(want),
+               f"{what}: returned {kind(got)}"
+               + (f" of length {len(got)}" if isinstance(got, (list, tuple)) else "")
+               + f", expected a {type(want).__name__} of {len(want)} items.{suffix}")
+        for i, (g, w) in enumerate(zip(got, want)):
+            assert_close(g, w, what=f"{what}[{i}]", hint=hint, inputs=inputs, rtol=rtol, atol=atol)
+        return
+    want_t = _as_tensor(want)
+    if want_t is None:
+        raise TypeError(f"assert_close cannot compare a reference value of type {kind(want)}")
+    got_t = _as_tensor(got)
+    if got_t is None:
+        fail(f"{what}: returned {kind(got)}, expected {kind(want)}.{suffix}"
+             + (" Did you forget a return statement?" if got is None else ""))
+        return
+    if isinstance(want, torch.Tensor) and isinstance(got, torch.Tensor):
+        expect(got.device.type == want.device.type,
+               f"{what}: result is on {got.device.type}, but the inputs were on {want.device.type}. "
+               f"Create new tensors on the input's device (device=x.device).{suffix}")
+    expect(tuple(got_t.shape) == tuple(want_t.shape),
+           f"{what}: shape {tuple(got_t.shape)}, expected {tuple(want_t.shape)}.{suffix}")
+    default_rtol, default_atol = TOLERANCES.get(want_t.dtype, TOLERANCES[torch.float32])
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
+    if got_t.is_complex() or want_t.is_complex():
+        g, w = got_t.detach().cpu().to(torch.complex128), want_t.detach().cpu().to(torch.complex128)
+    else:
+        g, w = got_t.detach().cpu().double(), want_t.detach().cpu().double()
+    close = torch.isclose(g, w, rtol=rtol, atol=atol) | ((g == w) & torch.isinf(w))
+    if bool(close.all()):
+        return
+    bad = ~close
+    n_bad, n = int(bad.sum()), close.numel()
+    nan_count = int((torch.isnan(g) & ~torch.isnan(w)).sum())
+    diff = torch.nan_to_num((g - w).abs().double(), nan=math.inf)
+    diff = torch.where(bad, diff, torch.zeros_like(diff))
+    flat_index = int(diff.flatten().argmax())
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat_index), g.shape)) if g.dim() else ()
+    where = f" at index {index}" if index else ""
+    worst = f"expected {w.flatten()[flat_index].item():.6g}, got {g.flatten()[flat_index].item():.6g}{where}"
+    if n == 1:
+        detail = worst
+    else:
+        detail = (f"{n_bad} of {n} values differ (max abs diff {diff.max().item():.2g}, "
+                  f"tolerance {atol:.0e} + {rtol:.0e}*|expected|; worst: {worst})")
+    if nan_count:
+        detail += f"; {nan_count} NaN where a number was expected"
+    dtype = str(want_t.dtype).removeprefix("torch.")
+    fail(f"{what}: {detail}; shape {tuple(w.shape)}, {dtype}.{suffix}")
+
+
+def assert_equal(got: Any, want: Any, *, what: str, hint: str = "",
+                 inputs: dict[str, Any] | None = None) -> None:
+    """Fail unless ``got == want`` for plain values (ints, strings, lists of them)."""
+    if isinstance(got, torch.Tensor) and got.numel() == 1 and not isinstance(want, torch.Tensor):
+        got = got.item()
+    same = got == want and (isinstance(got, bool) == isinstance(want, bool))
+    if not same:
+        fail(f"{what}: got {show(got)}, expected {show(want)}."
+             + _inputs_text(inputs) + (f" {hint}" if hint else ""))
+
+
+def assert_no_builtin(outcome: Outcome, forbidden: Iterable[str], *, what: str, instead: str) -> None:
+    """Fail if the student called any torch function in ``forbidden``."""
+    used = sorted(set(forbidden) & outcome.torch_calls)
+    if used:
+        names = ", ".join(f"{name}" for name in used)
+        fail(f"{what} calls the built-in {names}, which this exercise asks you to write "
+             f"yourself. {instead}")
+
+
+def assert_same_kind(got: Any, like: torch.Tensor, *, what: str, hint: str = "") -> None:
+    """Fail unless ``got`` is a tensor with the dtype and device of ``like``."""
+    expect(isinstance(got, torch.Tensor),
+           f"{what}: returned {kind(got)}, expected a tensor. {hint}".rstrip())
+    expect(got.dtype == like.dtype,
+           f"{what}: returned {str(got.dtype).removeprefix('torch.')} for "
+           f"{str(like.dtype).removeprefix('torch.')} input; keep the input's dtype "
+           f"(if you compute in float64, convert back with .to(x.dtype)). {hint}".rstrip())
+    expect(got.device.type == like.device.type,
+           f"{what}: returned a tensor on {got.device.type} for input on {like.device.type}; "
+           f"create tensors with device=x.device. {hint}".rstrip())

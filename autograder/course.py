@@ -1,0 +1,147 @@
+"""Assignments as the instructor wrote them: the source notebook and its check files.
+
+An assignment lives in ``solutions/<name>/``: ``<name>.ipynb`` (nbgrader source notebook with
+``### BEGIN SOLUTION`` regions), ``public_checks.py`` (shipped to students) and
+``hidden_checks.py`` (never shipped). Exercises are the notebook's nbgrader solution cells; the
+check cell ``<exercise>_check`` under each carries the exercise's points.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+SETUP_ID = "setup"
+CHECK_SUFFIX = "_check"
+_SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$", re.MULTILINE)
+
+
+class CourseError(Exception):
+    """The course material itself is inconsistent or missing."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One graded solution cell of an assignment."""
+
+    name: str
+    points: float
+    defines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """An assignment's source notebook, reference code and check files."""
+
+    name: str
+    directory: Path
+    exercises: tuple[Exercise, ...]
+    setup_source: str
+    reference_sources: dict[str, str]
+
+    @property
+    def notebook(self) -> Path:
+        return self.directory / f"{self.name}.ipynb"
+
+    @property
+    def public_checks(self) -> Path:
+        return self.directory / "public_checks.py"
+
+    @property
+    def hidden_checks(self) -> Path:
+        return self.directory / "hidden_checks.py"
+
+    @property
+    def max_points(self) -> float:
+        return sum(e.points for e in self.exercises)
+
+    def exercise(self, name: str) -> Exercise:
+        for exercise in self.exercises:
+            if exercise.name == name:
+                return exercise
+        raise KeyError(name)
+
+
+def nbgrader_meta(cell: Any) -> dict[str, Any]:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def strip_solution_markers(source: str) -> str:
+    return _SOLUTION_MARKERS.sub("", source)
+
+
+def top_level_names(source: str) -> tuple[str, ...]:
+    """Return the functions and classes a cell defines at top level (empty if it does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return ()
+    return tuple(
+        node.name for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    )
+
+
+def find_solutions_dir(start: Path | None = None) -> Path:
+    """Return ``solutions/`` from the working directory, or beside this package."""
+    for base in ((start or Path.cwd()), Path(__file__).resolve().parents[1]):
+        candidate = base / "solutions"
+        if candidate.is_dir():
+            return candidate
+    raise CourseError("no solutions/ directory found here or beside the autograder package; "
+                      "pass --solutions DIR")
+
+
+def available(solutions_dir: Path) -> list[str]:
+    return sorted(p.name for p in solutions_dir.iterdir() if (p / f"{p.name}.ipynb").is_file())
+
+
+@functools.lru_cache(maxsize=32)
+def load_assignment(name: str, solutions_dir: Path) -> Assignment:
+    """Read ``solutions_dir/name`` and return the assignment it defines."""
+    directory = solutions_dir / name
+    notebook_path = directory / f"{name}.ipynb"
+    if not notebook_path.is_file():
+        choices = ", ".join(available(solutions_dir)) if solutions_dir.is_dir() else "none"
+        raise CourseError(f"unknown assignment '{name}': no {notebook_path}. Known: {choices}")
+    nb = nbformat.read(notebook_path, as_version=4)
+    setup, sources, points = [], {}, {}
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        grade_id = meta.get("grade_id", "")
+        if cell.cell_type != "code" or not grade_id:
+            continue
+        if grade_id == SETUP_ID:
+            setup.append(cell.source)
+        elif meta.get("solution"):
+            sources[grade_id] = strip_solution_markers(cell.source)
+        elif meta.get("grade") and grade_id.endswith(CHECK_SUFFIX):
+            points[grade_id.removesuffix(CHECK_SUFFIX)] = float(meta.get("points", 0))
+    missing = sorted(set(sources) - set(points))
+    if missing:
+        raise CourseError(f"{notebook_path}: exercises without a check cell: {', '.join(missing)}")
+    exercises = tuple(
+        Exercise(name=ex, points=points[ex], defines=top_level_names(src))
+        for ex, src in sources.items()
+    )
+    return Assignment(name=name, directory=directory, exercises=exercises,
+                      setup_source="\n\n".join(setup), reference_sources=sources)
+
+
+def reference_namespace(assignment: Assignment) -> dict[str, Any]:
+    """Execute the reference solution in a fresh namespace (trusted code, run in-process)."""
+    from autograder.probes import register_source
+
+    namespace: dict[str, Any] = {"__name__": f"reference_{assignment.name}"}
+    for cell_id, source in [(SETUP_ID, assignment.setup_source), *assignment.reference_sources.items()]:
+        filename = f"<reference {assignment.name}:{cell_id}>"
+        register_source(filename, source)
+        exec(compile(source, filename, "exec"), namespace)
+    return namespace

@@ -1,0 +1,154 @@
+"""Results of grading, as dataclasses, and how they are scored, written and read back.
+
+Scoring rule: a check worth ``p`` points that ran on ``n`` devices (skipped devices do not count)
+gives ``p / n`` for each device it passed on. On a CPU-only machine the cpu run carries all ``p``;
+with a GPU, code that only works on the cpu loses half. An exercise's total therefore does not
+depend on the machine. The schema is documented in ``docs/results.md``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class CheckRun:
+    """One check on one device."""
+
+    name: str
+    exercise: str
+    device: str
+    hidden: bool
+    passed: bool
+    skipped: bool
+    points: float
+    max_points: float
+    message: str
+    duration_s: float
+    group: str = ""
+    weight: float = 0.0
+
+
+@dataclass
+class ExerciseResult:
+    """One exercise's score and what stopped it from running, if anything."""
+
+    exercise: str
+    points: float
+    max_points: float
+    problem: str | None = None
+    notice: str | None = None
+    cell_error: str | None = None
+
+
+@dataclass
+class SubmissionResult:
+    """Everything known about one graded submission."""
+
+    student: str
+    assignment: str
+    path: str
+    sha256: str
+    status: str
+    error: str | None
+    points: float
+    max_points: float
+    exercises: list[ExerciseResult] = field(default_factory=list)
+    checks: list[CheckRun] = field(default_factory=list)
+    stdout: str = ""
+    stderr: str = ""
+    duration_s: float = 0.0
+    environment: dict[str, Any] = field(default_factory=dict)
+    protections: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SubmissionResult:
+        data = dict(data)
+        data["exercises"] = [ExerciseResult(**e) for e in data.get("exercises", [])]
+        data["checks"] = [CheckRun(**c) for c in data.get("checks", [])]
+        return cls(**data)
+
+
+def score_runs(runs: list[CheckRun]) -> None:
+    """Share each check's weight among the devices it ran on and award passed shares."""
+    ran: dict[str, int] = {}
+    for run in runs:
+        if not run.skipped:
+            ran[run.group] = ran.get(run.group, 0) + 1
+    for run in runs:
+        share = run.weight / ran[run.group] if not run.skipped else 0.0
+        run.max_points = round(share, 6)
+        run.points = round(share, 6) if run.passed and not run.skipped else 0.0
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a crash leaves the old file or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_submission(path: Path, result: SubmissionResult) -> None:
+    write_atomic(path, json.dumps(result.to_dict(), indent=1) + "\n")
+
+
+def read_submission(path: Path) -> SubmissionResult | None:
+    """Read a per-submission result, or None if it is missing or unreadable."""
+    try:
+        return SubmissionResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def batch_document(assignment: str, results: list[SubmissionResult],
+                   environment: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "assignment": assignment,
+        "environment": environment,
+        "submissions": [r.to_dict() for r in results],
+    }
+
+
+def write_csv(path: Path, results: list[SubmissionResult]) -> None:
+    """One row per submission: totals, then points per exercise."""
+    exercises: list[str] = []
+    for result in results:
+        for ex in result.exercises:
+            if ex.exercise not in exercises:
+                exercises.append(ex.exercise)
+    rows = []
+    for r in results:
+        by_name = {e.exercise: e.points for e in r.exercises}
+        rows.append([r.student, r.status, f"{r.points:g}", f"{r.max_points:g}",
+                     *(f"{by_name.get(e, 0):g}" for e in exercises), r.error or ""])
+    lines: list[list[str]] = [["student", "status", "points", "max_points", *exercises, "error"], *rows]
+    tmp_text = _csv_text(lines)
+    write_atomic(path, tmp_text)
+
+
+def _csv_text(rows: list[list[str]]) -> str:
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()

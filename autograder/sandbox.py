@@ -1,0 +1,299 @@
+"""The parent side of the sandbox: start, feed, time and kill the process running student code.
+
+One worker process runs one submission. It starts with ``python -I`` in an empty scratch
+directory with a scrubbed environment and resource limits, in its own process group. Each probe
+has a wall-clock deadline; a worker that misses it is killed with its whole group and a fresh one
+is started for the next check, so one hang costs one check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autograder import wire
+from autograder.subjects import Outcome, Subject, SubjectUnavailable
+from autograder.worker import HEADER, write_frame
+
+GIB = 1 << 30
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Limits for one submission's worker process."""
+
+    check_timeout_s: float = 30.0
+    startup_timeout_s: float = 90.0
+    submission_timeout_s: float = 600.0
+    memory_bytes: int | None = 6 * GIB
+    cpu_seconds: int = 900
+    max_file_bytes: int = 64 << 20
+    max_open_files: int = 512
+    max_message_bytes: int = 64 << 20
+    output_limit_bytes: int = 8 << 10
+    max_restarts: int = 5
+
+
+@dataclass
+class CapturedOutput:
+    """Keep the first and last ``limit`` bytes of a stream, counting what was dropped."""
+
+    limit: int
+    head: bytearray = field(default_factory=bytearray)
+    tail: bytearray = field(default_factory=bytearray)
+    dropped: int = 0
+
+    def feed(self, data: bytes) -> None:
+        room = self.limit - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data
+            excess = len(self.tail) - self.limit
+            if excess > 0:
+                del self.tail[:excess]
+                self.dropped += excess
+
+    def text(self) -> str:
+        head = self.head.decode("utf-8", "replace")
+        tail = self.tail.decode("utf-8", "replace")
+        if self.dropped:
+            return f"{head}\n[... {self.dropped} bytes of output not shown ...]\n{tail}"
+        return head + tail
+
+
+def _pump(stream: Any, sink: CapturedOutput) -> None:
+    for chunk in iter(lambda: stream.read1(65536), b""):
+        sink.feed(chunk)
+
+
+def _limit_resources(config: SandboxConfig) -> None:
+    """Run in the child between fork and exec: only async-signal-safe-ish rlimit calls."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CPU, (config.cpu_seconds, config.cpu_seconds))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (config.max_file_bytes, config.max_file_bytes))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (config.max_open_files, config.max_open_files))
+    if config.memory_bytes is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (config.memory_bytes, config.memory_bytes))
+
+
+def protections(config: SandboxConfig, *, uses_cuda: bool) -> list[str]:
+    """Name the protections a worker started with ``config`` has on this machine."""
+    active = [
+        "separate process (python -I, scrubbed environment, scratch directory)",
+        "plain-data result channel (JSON, no pickle)",
+        f"wall-clock timeout per check ({config.check_timeout_s:g} s) with process-group kill",
+        f"CPU time limit ({config.cpu_seconds} s)",
+        f"file size limit ({config.max_file_bytes >> 20} MiB)",
+        f"open files limit ({config.max_open_files})",
+        "no core dumps",
+    ]
+    if config.memory_bytes is not None and not uses_cuda:
+        active.append(f"address space limit ({config.memory_bytes / GIB:g} GiB)")
+    return active
+
+
+class Sandbox:
+    """One submission's worker process; restarted after a timeout or crash."""
+
+    def __init__(self, cells: list[dict[str, str]], *, config: SandboxConfig,
+                 uses_cuda: bool = False) -> None:
+        self.cells = cells
+        self.config = config
+        self.uses_cuda = uses_cuda
+        self.stdout = CapturedOutput(config.output_limit_bytes)
+        self.stderr = CapturedOutput(config.output_limit_bytes)
+        self.cell_errors: dict[str, dict[str, Any]] = {}
+        self.started_at = time.monotonic()
+        self.restarts = -1
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._scratch: Path | None = None
+        self._pumps: list[threading.Thread] = []
+        self._broken: str | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def _env(self, scratch: Path) -> dict[str, str]:
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(scratch),
+            "TMPDIR": str(scratch),
+            "LANG": "C.UTF-8",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "MPLBACKEND": "Agg",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        if not self.uses_cuda:
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        elif "CUDA_VISIBLE_DEVICES" in os.environ:
+            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+        return env
+
+    def _start(self) -> None:
+        self.restarts += 1
+        if self.restarts > self.config.max_restarts:
+            self._broken = (f"the sandbox was restarted {self.config.max_restarts} times "
+                            "after timeouts or crashes; remaining checks were not run")
+            raise SubjectUnavailable(self._broken)
+        self._scratch = Path(tempfile.mkdtemp(prefix="grade-scratch-"))
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        config = self.config
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "autograder.worker", str(to_child_r), str(from_child_w)],
+            cwd=self._scratch, env=self._env(self._scratch), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(to_child_r, from_child_w),
+            start_new_session=True, preexec_fn=lambda: _limit_resources(config),
+        )
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self._to_child, self._from_child = to_child_w, from_child_r
+        self._pumps = [
+            threading.Thread(target=_pump, args=(self._proc.stdout, self.stdout), daemon=True),
+            threading.Thread(target=_pump, args=(self._proc.stderr, self.stderr), daemon=True),
+        ]
+        for pump in self._pumps:
+            pump.start()
+        write_frame(self._to_child, json.dumps({"cells": self.cells}).encode("utf-8"))
+        try:
+            reply = json.loads(self._receive(self.config.startup_timeout_s, "loading your code"))
+        except (ValueError, TypeError) as exc:
+            self._kill()
+            raise SubjectUnavailable(f"the sandbox sent a malformed start-up reply: {exc}") from None
+        if self.restarts == 0:
+            for status in reply.get("cells", []):
+                if status.get("error"):
+                    self.cell_errors[str(status["id"])] = status["error"]
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            for fd in (self._to_child, self._from_child):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            for pump in self._pumps:
+                pump.join(timeout=5)
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+    def close(self) -> None:
+        self._kill()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _receive(self, timeout: float, doing: str) -> bytes:
+        deadline = time.monotonic() + timeout
+        header = self._read_exact(HEADER.size, deadline, timeout, doing)
+        size = HEADER.unpack(header)[0]
+        if size > self.config.max_message_bytes:
+            self._kill()
+            raise SubjectUnavailable(
+                f"the result was {size} bytes, over the limit of {self.config.max_message_bytes}"
+            )
+        return self._read_exact(size, deadline, timeout, doing)
+
+    def _read_exact(self, n: int, deadline: float, timeout: float, doing: str) -> bytes:
+        chunks, left = [], n
+        while left:
+            wait = deadline - time.monotonic()
+            ready = select.select([self._from_child], [], [], max(wait, 0))[0] if wait > 0 else []
+            if not ready:
+                self._kill()
+                raise SubjectUnavailable(f"timed out after {timeout:g} s while {doing}")
+            chunk = os.read(self._from_child, min(left, 1 << 20))
+            if not chunk:
+                raise SubjectUnavailable(f"the process exited while {doing} ({self._exit_reason()})")
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    def _exit_reason(self) -> str:
+        proc = self._proc
+        code = proc.wait(timeout=5) if proc is not None else None
+        self._kill()
+        if code is None:
+            return "unknown exit"
+        if code < 0:
+            name = signal.Signals(-code).name
+            hint = {"SIGKILL": ": killed, perhaps over the memory limit",
+                    "SIGXCPU": ": CPU time limit reached",
+                    "SIGXFSZ": ": file size limit reached",
+                    "SIGSEGV": ": crashed", "SIGABRT": ": aborted"}.get(name, "")
+            return f"killed by {name}{hint}"
+        return f"exit code {code}"
+
+    def remaining_s(self) -> float:
+        return self.config.submission_timeout_s - (time.monotonic() - self.started_at)
+
+    def run(self, probe: str, args: list[Any], kwargs: dict[str, Any]) -> Outcome:
+        if self._broken:
+            raise SubjectUnavailable(self._broken)
+        remaining = self.remaining_s()
+        if remaining <= 0:
+            self._kill()
+            raise SubjectUnavailable(
+                f"the submission used its whole time budget of {self.config.submission_timeout_s:g} s"
+            )
+        if self._proc is None:
+            self._start()
+        timeout = min(self.config.check_timeout_s, remaining)
+        try:
+            write_frame(self._to_child, wire.encode({"probe": probe, "args": args, "kwargs": kwargs}))
+        except BrokenPipeError:
+            raise SubjectUnavailable(f"the process had exited ({self._exit_reason()})") from None
+        data = self._receive(timeout, "running the check")
+        try:
+            return Outcome.from_data(wire.decode(data, max_bytes=self.config.max_message_bytes))
+        except wire.WireError as exc:
+            self._kill()
+            raise SubjectUnavailable(f"the sandbox sent back something that is not a result: {exc}") from None
+
+    def start(self) -> None:
+        """Start the worker now, so that errors in the student's cells are known up front."""
+        try:
+            self._start()
+        except SubjectUnavailable as exc:
+            self._broken = f"your code could not be loaded: {exc}"
+
+
+class SandboxSubject(Subject):
+    """The student, as seen from the grader: every call goes to the sandbox."""
+
+    label = "student"
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+
+    def run(self, probe: str, *args: Any, **kwargs: Any) -> Outcome:
+        return self.sandbox.run(probe, list(args), kwargs)

@@ -1,0 +1,179 @@
+"""Subjects: what a check talks to as ``student`` and ``reference``.
+
+A check calls ``student.softmax(z)`` and ``reference.softmax(z)`` and compares. Behind the same
+interface, a subject runs a probe in the sandbox (:class:`autograder.sandbox.SandboxSubject`),
+in-process (:class:`LocalSubject`), or replays answers recorded from the reference at build time
+(:class:`ReplaySubject`), which is how a student's check cell compares with a reference it never
+sees. Every value is passed through :mod:`autograder.wire`, so all three return the same plain data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autograder import wire
+from autograder.probes import run_probe
+
+
+class StudentError(Exception):
+    """The student's code raised while a probe ran it."""
+
+    def __init__(self, types: list[str], message: str, traceback: str = "") -> None:
+        self.types = list(types)
+        self.message = message
+        self.traceback = traceback
+        super().__init__(self.describe())
+
+    def is_a(self, type_name: str) -> bool:
+        return type_name in self.types
+
+    def describe(self) -> str:
+        kind = self.types[0] if self.types else "Exception"
+        text = f"{kind}: {self.message}" if self.message else kind
+        if kind == "ProbeError":
+            text = self.message
+        return text + (f"\n{self.traceback}" if self.traceback else "")
+
+
+class SubjectUnavailable(Exception):
+    """The subject could not answer at all: a timeout, a crash, an exhausted time budget."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one probe produced: its value, the torch functions called, and any error."""
+
+    value: Any
+    torch_calls: frozenset[str]
+    error: StudentError | None
+
+    def unwrap(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+    @classmethod
+    def from_data(cls, data: Any) -> Outcome:
+        if not isinstance(data, dict) or set(data) != {"value", "torch_calls", "error"}:
+            raise wire.WireError("reply is not an outcome")
+        err = data["error"]
+        error = None
+        if err is not None:
+            if not isinstance(err, dict):
+                raise wire.WireError("reply error is not an object")
+            types = err.get("types") if isinstance(err.get("types"), list) else ["Exception"]
+            error = StudentError(
+                [str(t) for t in types][:20], str(err.get("message", ""))[:2000],
+                str(err.get("traceback", ""))[:4000],
+            )
+        calls = data["torch_calls"] if isinstance(data["torch_calls"], list) else []
+        return cls(data["value"], frozenset(str(c) for c in calls), error)
+
+
+class Subject:
+    """Run probes against one namespace; attribute access calls a function of that namespace."""
+
+    label = "subject"
+
+    def run(self, probe: str, *args: Any, **kwargs: Any) -> Outcome:
+        raise NotImplementedError
+
+    def begin(self, key: str, device: str) -> None:
+        """Note that the check ``key`` on ``device`` starts (used by recording and replay)."""
+
+    def outcome(self, name: str, *args: Any, **kwargs: Any) -> Outcome:
+        """Call function ``name`` and return the whole outcome, errors included."""
+        return self.run("call", name, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self.run("call", name, *args, **kwargs).unwrap()
+
+        call.__name__ = name
+        return call
+
+
+class LocalSubject(Subject):
+    """Run probes in this process on a namespace (the reference, or a student's own kernel)."""
+
+    def __init__(self, namespace: dict[str, Any], label: str) -> None:
+        self.namespace = namespace
+        self.label = label
+
+    def run(self, probe: str, *args: Any, **kwargs: Any) -> Outcome:
+        data = run_probe(self.namespace, probe, list(args), kwargs)
+        return Outcome.from_data(wire.roundtrip(data))
+
+
+class RecordingSubject(Subject):
+    """Pass probes to ``inner`` and keep each outcome under the running check's key."""
+
+    def __init__(self, inner: Subject) -> None:
+        self.inner = inner
+        self.label = inner.label
+        self.records: dict[str, Any] = {}
+        self._key, self._count = "", 0
+
+    def begin(self, key: str, device: str) -> None:
+        self._key, self._count = key, 0
+        self.inner.begin(key, device)
+
+    def run(self, probe: str, *args: Any, **kwargs: Any) -> Outcome:
+        data = run_probe_data(self.inner, probe, args, kwargs)
+        self.records[f"{self._key}#{self._count}"] = data
+        self._count += 1
+        return Outcome.from_data(wire.decode(data.encode("utf-8")))
+
+
+def run_probe_data(subject: Subject, probe: str, args: Any, kwargs: Any) -> str:
+    """Run a probe on a local subject and return the encoded outcome as text."""
+    if not isinstance(subject, LocalSubject):
+        raise TypeError("only a local subject can be recorded")
+    return wire.encode(run_probe(subject.namespace, probe, list(args), kwargs)).decode("utf-8")
+
+
+class ReplaySubject(Subject):
+    """Answer probes with outcomes recorded from the reference, moved to the check's device."""
+
+    label = "reference"
+
+    def __init__(self, path: Path) -> None:
+        body = json.loads(path.read_text(encoding="utf-8"))
+        self.records: dict[str, str] = body["records"]
+        self.path = path
+        self._key, self._count, self._device = "", 0, "cpu"
+
+    def begin(self, key: str, device: str) -> None:
+        self._key, self._count, self._device = key, 0, device
+
+    def run(self, probe: str, *args: Any, **kwargs: Any) -> Outcome:
+        key = f"{self._key}#{self._count}"
+        self._count += 1
+        if key not in self.records:
+            raise SubjectUnavailable(
+                f"no recorded reference answer for {key} in {self.path.name}; "
+                "the checks and their recording are out of step (ask your instructor)"
+            )
+        data = wire.decode(self.records[key].encode("utf-8"), restore_device=False)
+        return Outcome.from_data(_to_device(data, self._device))
+
+
+def _to_device(value: Any, device: str) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, list):
+        return [_to_device(v, device) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_to_device(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    return value

@@ -1,0 +1,146 @@
+"""Read a submission (``.ipynb`` or ``.py``) and pull out the code to grade, without running it.
+
+The rules, in the order they apply to each exercise of a notebook:
+
+1. Every code cell whose nbgrader ``grade_id`` is the exercise's runs, in notebook order (a
+   duplicated cell behaves as it would in the kernel: the later definition wins).
+2. If no code cell has that id but one is a markdown or raw cell, the exercise scores zero with a
+   message saying to turn it back into code.
+3. If no cell has the id at all (deleted, or the code was pasted into a new cell), code cells that
+   define the exercise's functions or classes at top level are used instead, with a notice.
+4. Otherwise the exercise scores zero: "no cell with grade_id ...".
+
+The setup cell (imports) always comes from the reference notebook, not from the submission.
+IPython magics and shell escapes (lines starting with ``%`` or ``!``) are commented out.
+A ``.py`` submission is one cell that serves every exercise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from autograder.course import SETUP_ID, Assignment, nbgrader_meta, top_level_names
+
+MAX_SUBMISSION_BYTES = 100 << 20
+_MAGIC = re.compile(r"^(\s*)([%!].*)$", re.MULTILINE)
+
+
+class SubmissionError(Exception):
+    """The file cannot be graded at all (unreadable, not a notebook, too large)."""
+
+
+@dataclass
+class Extraction:
+    """The cells to run in the sandbox and what was wrong with each exercise."""
+
+    cells: list[dict[str, str]] = field(default_factory=list)
+    cell_exercises: dict[str, list[str]] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    notices: dict[str, str] = field(default_factory=dict)
+    sha256: str = ""
+
+    def add(self, cell_id: str, source: str, exercises: list[str]) -> None:
+        self.cells.append({"id": cell_id, "source": _MAGIC.sub(r"\1# \2", source)})
+        self.cell_exercises[cell_id] = exercises
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise SubmissionError(f"cannot read {path.name}: {exc.strerror}") from None
+    if size > MAX_SUBMISSION_BYTES:
+        raise SubmissionError(
+            f"{path.name} is {size / 2**20:.0f} MiB, over the {MAX_SUBMISSION_BYTES >> 20} MiB "
+            "limit. Clear the outputs (Edit > Clear Outputs of All Cells), save and resubmit."
+        )
+    if size == 0:
+        raise SubmissionError(f"{path.name} is empty (0 bytes). Was it saved before submitting?")
+    return path.read_bytes()
+
+
+def _decode_text(path: Path, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SubmissionError(
+            f"{path.name} is not UTF-8 text (bad byte at offset {exc.start}). "
+            "Re-save it from Jupyter."
+        ) from None
+
+
+def _read_notebook(path: Path, raw: bytes) -> Any:
+    text = _decode_text(path, raw)
+    try:
+        version = json.loads(text).get("nbformat")
+    except json.JSONDecodeError as exc:
+        raise SubmissionError(
+            f"{path.name} is not a valid notebook: broken JSON at line {exc.lineno}, column "
+            f"{exc.colno} ({exc.msg}). Was it truncated? Open it in Jupyter and re-save."
+        ) from None
+    except AttributeError:
+        raise SubmissionError(f"{path.name} is JSON but not a notebook") from None
+    try:
+        return nbformat.reads(text, as_version=4)
+    except Exception as exc:  # nbformat raises many types for bad documents
+        raise SubmissionError(
+            f"{path.name} could not be read as a notebook (nbformat {version}): {exc}"
+        ) from None
+
+
+def extract(path: Path, assignment: Assignment) -> Extraction:
+    """Return the code cells of ``path`` to run for ``assignment``."""
+    raw = read_bytes(path)
+    extraction = Extraction(sha256=hashlib.sha256(raw).hexdigest())
+    extraction.add(SETUP_ID, assignment.setup_source, [])
+    if path.suffix == ".py":
+        _decode_text(path, raw)
+        extraction.add("submission", raw.decode("utf-8"), [e.name for e in assignment.exercises])
+        return extraction
+    if path.suffix != ".ipynb":
+        raise SubmissionError(f"{path.name}: expected a .ipynb or .py file")
+    nb = _read_notebook(path, raw)
+    cells = [c for c in nb.cells if isinstance(c, dict)]
+    known = [e.name for e in assignment.exercises]
+    for exercise in assignment.exercises:
+        by_id = [c for c in cells if nbgrader_meta(c).get("grade_id") == exercise.name]
+        code = [c for c in by_id if c.get("cell_type") == "code"]
+        if len(code) > 1:
+            extraction.notices[exercise.name] = (
+                f"{len(code)} cells have grade_id '{exercise.name}'; all ran in notebook order, "
+                "so the last definition counts"
+            )
+        if not code and by_id:
+            extraction.problems[exercise.name] = (
+                f"the cell '{exercise.name}' is a {by_id[0].get('cell_type')} cell, so its code "
+                "never runs. Change it back to a code cell (Esc, then Y in Jupyter)."
+            )
+            continue
+        if not code and exercise.defines:
+            code = [
+                c for c in cells
+                if c.get("cell_type") == "code"
+                and set(exercise.defines) & set(top_level_names(str(c.get("source", ""))))
+            ]
+            if code:
+                extraction.notices[exercise.name] = (
+                    f"no cell with grade_id '{exercise.name}'; used the cell that defines "
+                    f"{', '.join(exercise.defines)} instead"
+                )
+        if not code:
+            extraction.problems[exercise.name] = (
+                f"{path.name}: no cell with grade_id '{exercise.name}'. Was it deleted? "
+                f"Expected one of: {', '.join(known)}"
+            )
+            continue
+        for i, cell in enumerate(code):
+            cell_id = exercise.name if i == 0 else f"{exercise.name}#{i + 1}"
+            extraction.add(cell_id, str(cell.get("source", "")), [exercise.name])
+    return extraction
