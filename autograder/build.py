@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
+import torch
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions, ComputeChecksums
 
+from autograder import wire
 from autograder.course import Assignment, CourseError, reference_namespace
 from autograder.plugin import CheckPlugin, run_checks
 from autograder.subjects import LocalSubject, RecordingSubject
@@ -88,3 +91,43 @@ def write_build(assignment: Assignment, out_root: Path) -> list[Path]:
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
+
+
+def _same_record(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return (a.dtype == b.dtype and a.shape == b.shape
+                and torch.allclose(a.double(), b.double(), rtol=1e-5, atol=1e-7, equal_nan=True))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_record(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_record(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-7 + 1e-5 * abs(b) or a == b
+    return bool(a == b)
+
+
+def _same_answers(old_text: str, new_text: str) -> bool:
+    """Compare recordings by value, so float noise across torch versions is not staleness."""
+    old, new = json.loads(old_text)["records"], json.loads(new_text)["records"]
+    if old.keys() != new.keys():
+        return False
+    for key in new:
+        a, b = (wire.decode(x.encode("utf-8"), restore_device=False) for x in (old[key], new[key]))
+        if not _same_record(a["value"], b["value"]) or a["error"] != b["error"]:
+            return False
+    return True
+
+
+def stale_files(assignment: Assignment, out_root: Path) -> list[Path]:
+    """Return the generated files of ``assignment`` under ``out_root`` that are out of date."""
+    stale = []
+    for name, text in build_files(assignment).files.items():
+        path = out_root / assignment.name / name
+        if not path.is_file():
+            stale.append(path)
+            continue
+        current = path.read_text(encoding="utf-8")
+        same = _same_answers(current, text) if name == "expected.json" else current == text
+        if not same:
+            stale.append(path)
+    return stale

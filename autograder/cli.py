@@ -141,20 +141,17 @@ def summary_table(results: list[SubmissionResult], assignment: str) -> Table:
 @click.pass_obj
 def build(obj: Context, assignments: tuple[str, ...], out_root: Path | None, check_only: bool) -> None:
     """Generate the student notebooks and public checks in assignments/ from solutions/."""
-    from autograder.build import build_files, write_build
+    from autograder.build import stale_files, write_build
 
     solutions = obj.solutions
     out_root = out_root or solutions.parent / "assignments"
     names = assignments or tuple(available(solutions))
-    stale = []
+    stale: list[str] = []
     for name in names:
         try:
             spec = load_assignment(name, solutions)
             if check_only:
-                for file, text in build_files(spec).files.items():
-                    path = out_root / name / file
-                    if not path.is_file() or path.read_text(encoding="utf-8") != text:
-                        stale.append(str(path))
+                stale.extend(str(path) for path in stale_files(spec, out_root))
             else:
                 for path in write_build(spec, out_root):
                     obj.console.print(f"wrote {path}")

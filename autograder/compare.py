@@ -101,7 +101,7 @@ def assert_close(
                f"{what}: returned {kind(got)}"
                + (f" of length {len(got)}" if isinstance(got, (list, tuple)) else "")
                + f", expected a {type(want).__name__} of {len(want)} items.{suffix}")
-        for i, (g, w) in enumerate(zip(got, want)):
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
             assert_close(g, w, what=f"{what}[{i}]", hint=hint, inputs=inputs, rtol=rtol, atol=atol)
         return
     want_t = _as_tensor(want)

@@ -111,6 +111,8 @@ def load_assignment(name: str, solutions_dir: Path) -> Assignment:
     if not notebook_path.is_file():
         choices = ", ".join(available(solutions_dir)) if solutions_dir.is_dir() else "none"
         raise CourseError(f"unknown assignment '{name}': no {notebook_path}. Known: {choices}")
+    if not (directory / "public_checks.py").is_file():
+        raise CourseError(f"{directory}: public_checks.py is missing; every assignment needs one")
     nb = nbformat.read(notebook_path, as_version=4)
     setup, sources, points = [], {}, {}
     for cell in nb.cells:

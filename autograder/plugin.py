@@ -98,7 +98,7 @@ class CheckPlugin:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-        outcome = yield
+        outcome: Any = yield
         report = outcome.get_result()
         if call.when == "teardown" or (call.when == "setup" and report.passed):
             return
@@ -153,6 +153,3 @@ def run_checks(files: list[Path], plugin: CheckPlugin) -> list[CheckRun]:
         raise RuntimeError(f"pytest could not run the checks (exit {int(code)}):\n{sink.getvalue()[-3000:]}")
     return plugin.runs
 
-
-def summary_of(runs: list[CheckRun]) -> dict[str, Any]:
-    return {"passed": sum(r.passed for r in runs), "failed": sum(not r.passed and not r.skipped for r in runs)}

@@ -119,7 +119,7 @@ def net_structure(ns: dict[str, Any], rec: CallRecorder, layers: list[int]) -> d
     with rec:
         net = _lookup(ns, "Net")(layers)
     hidden = getattr(net, "hidden", None)
-    linears = []
+    linears: list[Any] = []
     if isinstance(hidden, nn.Module):
         for child in hidden.children():
             if isinstance(child, nn.Linear):
@@ -149,7 +149,7 @@ def net_forward(
         raise ProbeError(f"Net({layers}).hidden has {len(hidden)} layers, expected {len(weights)}")
     net = net.to(device=x.device, dtype=x.dtype)
     with torch.no_grad():
-        for layer, (w, b) in zip(hidden, weights):
+        for layer, (w, b) in zip(hidden, weights, strict=True):
             if getattr(layer, "weight", None) is None or layer.weight.shape != w.shape:
                 raise ProbeError(
                     f"layer {type(layer).__name__} in hidden does not have a weight of shape "
@@ -186,6 +186,7 @@ class _WatchedLoader:
 
     def __init__(self, rec: CallRecorder, X: torch.Tensor, y: torch.Tensor, batch_size: int):
         self.rec, self.X, self.y, self.batch_size = rec, X, y, batch_size
+        self.dataset = torch.utils.data.TensorDataset(X, y)  # students use len(loader.dataset)
         self.yielded = 0
 
     def __len__(self) -> int:

@@ -67,9 +67,10 @@ class Outcome:
         if err is not None:
             if not isinstance(err, dict):
                 raise wire.WireError("reply error is not an object")
-            types = err.get("types") if isinstance(err.get("types"), list) else ["Exception"]
+            raw_types = err.get("types")
+            types = [str(t) for t in raw_types] if isinstance(raw_types, list) else ["Exception"]
             error = StudentError(
-                [str(t) for t in types][:20], str(err.get("message", ""))[:2000],
+                types[:20], str(err.get("message", ""))[:2000],
                 str(err.get("traceback", ""))[:4000],
             )
         calls = data["torch_calls"] if isinstance(data["torch_calls"], list) else []

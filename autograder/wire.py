@@ -43,12 +43,16 @@ class Opaque:
         return f"<{self.type_name} object>"
 
 
-def _tensor_bytes(t: torch.Tensor) -> bytes:
+def _plain(t: torch.Tensor) -> torch.Tensor:
+    """Return ``t`` as a plain CPU tensor, bypassing any ``__torch_function__`` override."""
     with torch._C.DisableTorchFunctionSubclass():
-        plain = t.detach().to("cpu").contiguous()
-        if plain.dtype == torch.bfloat16:
-            plain = plain.view(torch.int16)
-        return bytes(plain.numpy().tobytes())
+        return torch.Tensor.contiguous(torch.Tensor.to(torch.Tensor.detach(t), "cpu"))
+
+
+def _tensor_bytes(plain: torch.Tensor) -> bytes:
+    if plain.dtype == torch.bfloat16:
+        plain = plain.view(torch.int16)
+    return bytes(plain.numpy().tobytes())
 
 
 def _encode(value: Any, depth: int) -> Any:
@@ -61,14 +65,17 @@ def _encode(value: Any, depth: int) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else {"__float__": repr(value)}
     if isinstance(value, torch.Tensor):
-        dtype = str(value.dtype).removeprefix("torch.")
+        with torch._C.DisableTorchFunctionSubclass():
+            device = torch.Tensor.device.__get__(value).type
+        plain = _plain(value)
+        dtype = str(plain.dtype).removeprefix("torch.")
         if dtype not in _DTYPES:
             return {"__opaque__": f"tensor of dtype {dtype}"}
         return {"__tensor__": {
             "dtype": dtype,
-            "shape": list(value.shape),
-            "device": value.device.type,
-            "data": base64.b64encode(_tensor_bytes(value)).decode("ascii"),
+            "shape": list(plain.shape),
+            "device": device,
+            "data": base64.b64encode(_tensor_bytes(plain)).decode("ascii"),
         }}
     if isinstance(value, (np.floating, np.integer, np.bool_)):
         return _encode(value.item(), depth)

@@ -45,7 +45,7 @@ def exec_cells(cells: list[dict[str, str]]) -> tuple[dict[str, Any], list[dict[s
     from autograder.probes import describe_error, register_source
 
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
-    statuses = []
+    statuses: list[dict[str, Any]] = []
     for cell in cells:
         filename = f"<cell {cell['id']}>"
         register_source(filename, cell["source"])

@@ -1,6 +1,5 @@
 """Public checks for a1_logistic: students see these and run them from the check cell."""
 
-import torch
 
 from autograder.checks import (
     assert_close,

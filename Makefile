@@ -1,0 +1,31 @@
+# Two entry points (see README): `make demo` grades the demo class, `make test` runs the tests.
+# Both create the virtual environment first if it is missing or out of date.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint assignments clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/grade demo --out demo
+
+test: setup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+lint: setup
+	$(BIN)/ruff check autograder tests solutions
+	$(BIN)/mypy
+
+assignments: setup
+	$(BIN)/grade build
+
+clean:
+	rm -rf demo results .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,88 @@
+"""The demo class: twelve students with a realistic spread of work, in nbgrader's layout.
+
+Each student has a skill level; for every exercise a seeded draw picks the reference solution,
+a correct variant written another way, a realistic mistake from ``variants.py``, or the untouched
+stub. A few students also make the notebook-level slips a real class makes (a deleted cell whose
+code was pasted elsewhere, a cell turned into markdown, a truncated file). Deterministic: the same
+class every time.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import nbformat
+
+from autograder.course import available, load_assignment, nbgrader_meta
+from autograder.variants import compose, reference_sources, variants_of
+
+STUDENTS: dict[str, float] = {
+    "ada": 1.0, "ben": 0.95, "chen": 0.85, "dara": 0.8, "eli": 0.75, "fatima": 0.7,
+    "gus": 0.65, "hana": 0.6, "ivan": 0.5, "jo": 0.4, "kofi": 0.3, "lea": 0.15,
+}
+
+
+def _choose(student: str, skill: float, exercise: str, options: dict[str, list[str]]) -> str:
+    rng = random.Random(f"{student}/{exercise}")
+    draw = rng.random()
+    if draw < skill * 0.6 or not (options["correct"] or options["wrong"]):
+        return "reference"
+    if draw < skill and options["correct"]:
+        return rng.choice(options["correct"])
+    if draw < 0.9 and options["wrong"]:
+        return rng.choice(options["wrong"])
+    return "stub"
+
+
+def _slip(student: str, assignment: str, nb: nbformat.NotebookNode, path: Path) -> bool:
+    """Apply this student's notebook-level slip, if any; return True if the file is written."""
+    if student == "fatima" and assignment == "a1_logistic":
+        # deleted the graded cell, then pasted the code into a new cell
+        for cell in nb.cells:
+            if nbgrader_meta(cell).get("solution"):
+                cell.metadata.pop("nbgrader")
+                break
+    if student == "gus" and assignment == "a2_softmax":
+        for cell in nb.cells:
+            if nbgrader_meta(cell).get("grade_id") == "softmax_backward":
+                cell.cell_type = "markdown"
+                cell.pop("outputs", None)
+                cell.pop("execution_count", None)
+                break
+    if student == "kofi" and assignment == "a3_backprop":
+        text = nbformat.writes(nb)
+        path.write_text(text[: len(text) // 2], encoding="utf-8")  # upload cut off half-way
+        return True
+    return False
+
+
+def make_class(solutions: Path, out: Path) -> Path:
+    """Write every student's submissions under ``out/<student>/<assignment>/``; return ``out``."""
+    assignments_dir = solutions.parent / "assignments"
+    for name in available(solutions):
+        assignment = load_assignment(name, solutions)
+        stub = assignments_dir / name / f"{name}.ipynb"
+        if not stub.is_file():
+            raise FileNotFoundError(f"{stub} is missing; run `grade build {name}` first")
+        variants = variants_of(assignment)
+        for student, skill in STUDENTS.items():
+            sources = reference_sources(assignment)
+            stubbed: set[str] = set()
+            for exercise in assignment.exercises:
+                mine = [v for v in variants if v.exercise == exercise.name]
+                options = {"correct": [v.name for v in mine if v.correct],
+                           "wrong": [v.name for v in mine if not v.correct]}
+                pick = _choose(student, skill, exercise.name, options)
+                if pick == "stub":
+                    stubbed.add(exercise.name)
+                elif pick != "reference":
+                    sources[exercise.name] = next(v.source for v in mine if v.name == pick)
+            for exercise_name in stubbed:
+                del sources[exercise_name]
+            nb = compose(stub, sources)
+            path = out / student / name / f"{name}.ipynb"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not _slip(student, name, nb, path):
+                nbformat.write(nb, path)
+    return out

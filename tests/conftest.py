@@ -1,0 +1,24 @@
+"""Shared fixtures: the course material and a cache of graded variant submissions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autograder.course import available, load_assignment
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+ASSIGNMENTS = ROOT / "assignments"
+ASSIGNMENT_NAMES = available(SOLUTIONS)
+
+
+@pytest.fixture(scope="session")
+def solutions() -> Path:
+    return SOLUTIONS
+
+
+@pytest.fixture(scope="session")
+def a1():
+    return load_assignment("a1_logistic", SOLUTIONS)

@@ -1,0 +1,64 @@
+"""assignments/ is generated from solutions/, is up to date, and leaks nothing."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+from conftest import ASSIGNMENT_NAMES, ASSIGNMENTS, SOLUTIONS
+
+from autograder.cli import cli
+from autograder.course import load_assignment, nbgrader_meta
+
+
+def test_assignments_are_up_to_date():
+    result = CliRunner().invoke(cli, ["--solutions", str(SOLUTIONS), "build", "--check"])
+    assert result.exit_code == 0, f"assignments/ is stale; run `grade build`:\n{result.output}"
+
+
+@pytest.mark.parametrize("name", ASSIGNMENT_NAMES)
+def test_student_folder_holds_only_public_material(name):
+    folder = ASSIGNMENTS / name
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"{name}.ipynb", "expected.json", "public_checks.py"])
+    hidden = (SOLUTIONS / name / "hidden_checks.py").read_text()
+    public = (folder / "public_checks.py").read_text()
+    for line in hidden.splitlines():
+        if line.startswith("def test_"):
+            assert line not in public, f"hidden check leaked: {line}"
+    recorded = json.loads((folder / "expected.json").read_text())["records"]
+    hidden_names = [line[4:line.index("(")] for line in hidden.splitlines() if line.startswith("def test_")]
+    assert not [k for k in recorded if k.split("[")[0] in hidden_names]
+
+
+@pytest.mark.parametrize("name", ASSIGNMENT_NAMES)
+def test_student_notebook_has_stubs_not_solutions(name):
+    assignment = load_assignment(name, SOLUTIONS)
+    nb = nbformat.read(ASSIGNMENTS / name / f"{name}.ipynb", as_version=4)
+    text = nbformat.writes(nb)
+    assert "BEGIN SOLUTION" not in text
+    for exercise in assignment.exercises:
+        cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == exercise.name)
+        assert "raise NotImplementedError()" in cell.source
+        body = [line.strip() for line in assignment.reference_sources[exercise.name].splitlines()]
+        solution = [line for line in body if line and not line.startswith(("def ", "class ", '"""', "#"))]
+        assert not any(line in cell.source for line in solution[-2:]), "solution code leaked"
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_build_refuses_a_reference_that_fails_its_public_checks(tmp_path):
+    src = SOLUTIONS / "a1_logistic"
+    dst = tmp_path / "solutions" / "a1_logistic"
+    dst.mkdir(parents=True)
+    for f in ("public_checks.py", "hidden_checks.py"):
+        (dst / f).write_text((src / f).read_text())
+    nb = nbformat.read(src / "a1_logistic.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "bce")
+    cell.source = cell.source.replace(".mean()", ".sum()")
+    nbformat.write(nb, dst / "a1_logistic.ipynb")
+    result = CliRunner().invoke(cli, ["--solutions", str(tmp_path / "solutions"), "build",
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "the reference fails its own public checks" in result.output

@@ -1,0 +1,124 @@
+"""The sandbox process: results come back as data; hangs, exits and floods cost one check."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+import torch
+
+from autograder.sandbox import Sandbox, SandboxConfig
+from autograder.subjects import StudentError, SubjectUnavailable
+
+FAST = SandboxConfig(check_timeout_s=3.0, startup_timeout_s=60.0, output_limit_bytes=200)
+
+CELLS = [{"id": "setup", "source": "import torch, os, sys, time"}, {"id": "work", "source": """
+def double(x):
+    return x * 2
+def hang():
+    while True:
+        pass
+def leave():
+    os._exit(3)
+def shout():
+    print("x" * 100_000)
+    return 1
+def boom():
+    raise ValueError("bad input")
+def sleeper():
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(60)
+"""}]
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with Sandbox(CELLS, config=FAST) as box:
+        box.start()
+        yield box
+
+
+def call(box, name, *args):
+    return box.run("call", [name, *args], {})
+
+
+def test_values_come_back_as_plain_tensors(sandbox):
+    outcome = call(sandbox, "double", torch.tensor([1.0, 2.0]))
+    assert type(outcome.value) is torch.Tensor and outcome.value.tolist() == [2.0, 4.0]
+    assert "mul" in outcome.torch_calls
+
+
+def test_student_exception_is_data_with_a_traceback(sandbox):
+    outcome = call(sandbox, "boom")
+    assert isinstance(outcome.error, StudentError) and outcome.error.is_a("ValueError")
+    assert "bad input" in outcome.error.message
+    assert "cell work, line" in outcome.error.traceback
+
+
+def test_infinite_loop_times_out_and_the_next_check_still_runs(sandbox):
+    started = time.monotonic()
+    with pytest.raises(SubjectUnavailable, match="timed out after 3 s"):
+        call(sandbox, "hang")
+    assert time.monotonic() - started < 10
+    assert call(sandbox, "double", 4).value == 8
+
+
+def test_ignoring_sigterm_does_not_help(sandbox):
+    with pytest.raises(SubjectUnavailable, match="timed out"):
+        call(sandbox, "sleeper")
+    assert call(sandbox, "double", 1).value == 2
+
+
+def test_exit_during_a_check_is_reported_and_recovered(sandbox):
+    with pytest.raises(SubjectUnavailable, match="process exited while running the check .exit code 3"):
+        call(sandbox, "leave")
+    assert call(sandbox, "double", 5).value == 10
+
+
+def test_huge_output_is_capped_head_and_tail(sandbox):
+    assert call(sandbox, "shout").value == 1
+    text = sandbox.stdout.text()
+    assert "bytes of output not shown" in text
+    assert len(text) < 1000
+
+
+def test_cell_errors_are_recorded_per_cell():
+    cells = [{"id": "a", "source": "raise SystemExit(1)"}, {"id": "b", "source": "def f():\n    return 7"}]
+    with Sandbox(cells, config=FAST) as box:
+        box.start()
+        assert box.cell_errors["a"]["types"][0] == "SystemExit"
+        assert box.run("call", ["f"], {}).value == 7
+
+
+def test_code_that_hangs_at_load_time_fails_every_check_quickly():
+    config = SandboxConfig(check_timeout_s=2.0, startup_timeout_s=5.0)
+    with Sandbox([{"id": "a", "source": "while True:\n    pass"}], config=config) as box:
+        box.start()
+        with pytest.raises(SubjectUnavailable, match="could not be loaded: timed out after 5 s"):
+            box.run("call", ["f"], {})
+
+
+def test_worker_runs_in_a_scratch_dir_with_a_scrubbed_environment():
+    os.environ["GRADER_SECRET"] = "hunter2"
+    cells = [{"id": "a", "source": "import os\ndef env():\n    return dict(os.environ)\n"
+                                   "def cwd():\n    return os.getcwd()"}]
+    try:
+        with Sandbox(cells, config=FAST) as box:
+            env = box.run("call", ["env"], {}).value
+            cwd = box.run("call", ["cwd"], {}).value
+    finally:
+        del os.environ["GRADER_SECRET"]
+    assert "GRADER_SECRET" not in env
+    assert "grade-scratch-" in cwd and not os.path.exists(cwd)
+
+
+def test_submission_time_budget_stops_further_checks():
+    config = SandboxConfig(check_timeout_s=1.0, submission_timeout_s=1.5)
+    with Sandbox(CELLS, config=config) as box:
+        with pytest.raises(SubjectUnavailable):
+            box.run("call", ["hang"], {})
+        time.sleep(0.6)
+        with pytest.raises(SubjectUnavailable, match="whole time budget"):
+            box.run("call", ["double", 1], {})
