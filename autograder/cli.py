@@ -107,8 +107,11 @@ def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: P
             elapsed = progress.tasks[task].elapsed or 1e-9
             progress.update(task, advance=1, rate=f"{done / elapsed:.2f}/s")
 
-        results = grade_batch(found, assignment=spec, config=config, out_dir=out_dir,
-                              on_result=advance, rerun=rerun)
+        try:
+            results = grade_batch(found, assignment=spec, config=config, out_dir=out_dir,
+                                  on_result=advance, rerun=rerun)
+        except CourseError as exc:
+            raise click.ClickException(f"the checks of {assignment} are broken: {exc}") from None
     console.print(summary_table(results, spec.name))
     errors = [r for r in results if r.status == "error"]
     console.print(f"{len(results)} graded, {len(errors)} with errors. "

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from autograder.compare import CheckFailed
+from autograder.course import CourseError
 from autograder.results import CheckRun
 from autograder.subjects import StudentError, Subject, SubjectUnavailable
 
@@ -143,13 +144,16 @@ def run_checks(files: list[Path], plugin: CheckPlugin) -> list[CheckRun]:
     args = [str(f) for f in files] + [
         "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist", "-p", "no:cov",
         "--noconftest", "-q", "--no-header", "--tb=no", "-c", os.devnull,
-        "--rootdir", str(files[0].parent.parent), "--import-mode=importlib",
+        # rooted at / so that importlib mode names each check module by its absolute path:
+        # two copies of a1_logistic/public_checks.py must never share a cached module
+        "--rootdir", files[0].resolve().anchor, "--import-mode=importlib",
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
     ]
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink):
         code = pytest.main(args, plugins=[plugin])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        raise RuntimeError(f"pytest could not run the checks (exit {int(code)}):\n{sink.getvalue()[-3000:]}")
+        names = ", ".join(f.name for f in files)
+        raise CourseError(f"pytest could not run {names} (exit {int(code)}):\n{sink.getvalue()[-3000:]}")
     return plugin.runs
 

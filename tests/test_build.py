@@ -56,7 +56,7 @@ def test_build_refuses_a_reference_that_fails_its_public_checks(tmp_path):
         (dst / f).write_text((src / f).read_text())
     nb = nbformat.read(src / "a1_logistic.ipynb", as_version=4)
     cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "bce")
-    cell.source = cell.source.replace(".mean()", ".sum()")
+    cell.source = cell.source.replace(".mean()", ".mean(dim=0)")  # breaks the 0-dim contract
     nbformat.write(nb, dst / "a1_logistic.ipynb")
     result = CliRunner().invoke(cli, ["--solutions", str(tmp_path / "solutions"), "build",
                                       "--out", str(tmp_path / "out")])

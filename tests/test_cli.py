@@ -121,3 +121,14 @@ def test_bad_usage_exits_2_with_a_clear_message(args, message):
 def test_empty_folder_is_a_usage_error(tmp_path):
     result = grade("a1_logistic", tmp_path)
     assert result.exit_code == 2 and "no .ipynb or .py submissions found" in result.output
+
+
+def test_broken_check_file_stops_with_a_clear_error(tmp_path):
+    solutions = tmp_path / "solutions"
+    shutil.copytree(SOLUTIONS / "a1_logistic", solutions / "a1_logistic")
+    (solutions / "a1_logistic" / "hidden_checks.py").write_text("def test_x(:\n")
+    result = CliRunner().invoke(cli, ["--solutions", str(solutions), "run", "a1_logistic", str(STUB),
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "the checks of a1_logistic are broken" in result.output
+    assert "hidden_checks.py" in result.output
