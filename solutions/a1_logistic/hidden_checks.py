@@ -2,16 +2,37 @@
 
 import torch
 
-from autograder.checks import assert_close, check, expect, rand, randint, show
+from autograder.checks import (
+    assert_close,
+    assert_no_builtin,
+    check,
+    expect,
+    rand,
+    randint,
+    show,
+)
 
 HINT = "Average -(y*log(yhat) + (1-y)*log(1-yhat)) over every element."
+
+# nn.BCELoss and F.binary_cross_entropy both record "binary_cross_entropy". Using one costs the
+# exercise (every check of it fails), not just one check: the exercise is to write it.
+BUILTIN_BCE = {"binary_cross_entropy", "binary_cross_entropy_with_logits"}
+
+
+def own_bce(student, yhat, y):
+    """Call the student's bce(yhat, y); fail if it used PyTorch's BCE."""
+    outcome = student.outcome("bce", yhat, y)
+    value = outcome.unwrap()
+    assert_no_builtin(outcome, BUILTIN_BCE, what="bce",
+                      instead="Write the formula with torch.log and .mean().")
+    return value
 
 
 @check("bce", points=2)
 def test_bce_2d_float64_mean_over_all(student, reference, device):
     yhat = rand(5, 3, seed=21, low=0.02, high=0.98, dtype=torch.float64, device=device)
     y = randint(5, 3, seed=22, high=2, dtype=torch.float64, device=device)
-    assert_close(student.bce(yhat, y), reference.bce(yhat, y),
+    assert_close(own_bce(student, yhat, y), reference.bce(yhat, y),
                  what="bce(yhat, y) for a (5, 3) float64 batch", inputs={"yhat": yhat, "y": y},
                  hint=HINT)
 
@@ -20,7 +41,7 @@ def test_bce_2d_float64_mean_over_all(student, reference, device):
 def test_bce_finite_at_exact_zero_and_one(student, device):
     yhat = torch.tensor([0.0, 1.0, 0.0, 1.0, 0.5], device=device)
     y = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0], device=device)
-    got = student.bce(yhat, y)
+    got = own_bce(student, yhat, y)
     value = torch.as_tensor(got) if isinstance(got, (torch.Tensor, float, int)) else None
     expect(value is not None and bool(torch.isfinite(value).all()),
            f"bce(yhat, y) with exact 0s and 1s in yhat returned {show(got)}, expected a finite "
@@ -32,7 +53,10 @@ def test_bce_finite_at_exact_zero_and_one(student, device):
 def test_bce_backpropagates(student, reference, device):
     yhat = rand(8, seed=23, low=0.05, high=0.95, device=device)
     y = randint(8, seed=24, high=2, device=device).float()
-    got = student.run("call_backward", "bce", [yhat, y], [0]).unwrap()
+    outcome = student.run("call_backward", "bce", [yhat, y], [0])
+    got = outcome.unwrap()
+    assert_no_builtin(outcome, BUILTIN_BCE, what="bce",
+                      instead="Write the formula with torch.log and .mean().")
     want = reference.run("call_backward", "bce", [yhat, y], [0]).unwrap()
     expect(got["has_graph"],
            "bce(yhat, y) does not back-propagate: the result has no gradient history. "
