@@ -1,0 +1,166 @@
+"""Hidden checks for a2_softmax: run by `grade`, never shipped to students."""
+
+import torch
+
+from autograder.checks import (
+    assert_close,
+    assert_no_builtin,
+    check,
+    expect,
+    kind,
+    randn,
+    show,
+)
+
+BUILTIN_SOFTMAX = {"softmax", "_softmax", "log_softmax", "_log_softmax", "special_softmax",
+                   "special_log_softmax"}
+AUTOGRAD = {"backward", "grad", "requires_grad_", "vjp", "jvp", "jacobian", "jacrev", "jacfwd",
+            "hessian", "_softmax_backward_data"}
+
+DIM_HINT = ("Take the maximum and the sum along dim, the argument (keepdim=True), not along a "
+            "fixed dimension such as 1 or -1.")
+BACKWARD_HINT = "Return q * (grad_q - (grad_q * q).sum(dim, keepdim=True))."
+BACKWARD_DIM_HINT = ("Take the sum (grad_q * q).sum(dim, keepdim=True) along dim, the argument, "
+                     "not along a fixed dimension such as 1 or -1.")
+
+
+def own_softmax(student, z, *dim):
+    """Call the student's softmax(z, *dim); fail if it used PyTorch's softmax."""
+    outcome = student.outcome("softmax", z, *dim)
+    value = outcome.unwrap()
+    assert_no_builtin(outcome, BUILTIN_SOFTMAX, what="softmax",
+                      instead="Use torch.exp and .sum (and torch.amax or torch.logsumexp).")
+    return value
+
+
+def own_backward(student, q, grad_q, *dim):
+    """Call the student's softmax_backward; fail if it used autograd."""
+    outcome = student.outcome("softmax_backward", q, grad_q, *dim)
+    value = outcome.unwrap()
+    assert_no_builtin(outcome, AUTOGRAD, what="softmax_backward",
+                      instead=("Here you compute the gradient by hand, without autograd, from q "
+                               f"and grad_q only. {BACKWARD_HINT}"))
+    return value
+
+
+def expect_distribution(got, z, dim, *, what, hint):
+    """Fail unless ``got`` is a finite tensor shaped like ``z`` that sums to 1 along ``dim``."""
+    expect(isinstance(got, torch.Tensor), f"{what}: returned {kind(got)}, expected a tensor.")
+    expect(tuple(got.shape) == tuple(z.shape),
+           f"{what}: shape {tuple(got.shape)}, expected {tuple(z.shape)} (the shape of z). "
+           "Keep the summed dimension with keepdim=True so it broadcasts.")
+    values = got.detach().cpu().double()
+    bad = ~torch.isfinite(values)
+    if bool(bad.any()):
+        index = tuple(int(i) for i in bad.nonzero()[0])
+        expect(False, f"{what}: {int(bad.sum())} of {values.numel()} values are nan or inf "
+               f"(first at index {index}). Input: z = {show(z)}. {hint}")
+    sums = values.sum(dim)
+    tol = 1e-8 if got.dtype == torch.float64 else 1e-4
+    expect(bool(((sums - 1).abs() <= tol).all()) and bool((values >= 0).all()),
+           f"{what}: the values along dim={dim} should be >= 0 and sum to 1; the sums are "
+           f"{show(sums)}. Input: z = {show(z)}. Divide by the sum along dim (keepdim=True).")
+
+
+# --- softmax ----------------------------------------------------------------------------------
+
+@check("softmax", points=1)
+def test_softmax_dim0(student, reference, device):
+    z = randn(5, 3, seed=301, scale=2.0, device=device)
+    assert_close(own_softmax(student, z, 0), reference.softmax(z, 0),
+                 what="softmax(z, 0) for z of shape (5, 3) (each column sums to 1)",
+                 inputs={"z": z}, hint=DIM_HINT)
+
+
+@check("softmax", points=1)
+def test_softmax_middle_dim_of_3d(student, reference, device):
+    z = randn(2, 5, 3, seed=302, scale=2.0, device=device)
+    for dim in (1, -2):
+        assert_close(own_softmax(student, z, dim), reference.softmax(z, dim),
+                     what=f"softmax(z, {dim}) for z of shape (2, 5, 3)", inputs={"z": z},
+                     hint=DIM_HINT)
+
+
+@check("softmax", points=1)
+def test_softmax_rows_of_different_scale(student, reference, device):
+    z = torch.cat([
+        randn(1, 8, seed=303, scale=1e-3),
+        randn(1, 8, seed=304, scale=100.0) + 500.0,
+        randn(1, 8, seed=305, scale=100.0) - 500.0,
+    ]).to(device)
+    what = "softmax(z) for rows of very different scale (~1e-3, ~500 +- 100, ~-500 +- 100)"
+    hint = ("Each row needs its own shift: use z.amax(dim, keepdim=True), not the maximum of "
+            "the whole tensor (z.max()), which makes every exponential of a low row underflow "
+            "to 0 and the row 0/0 = nan.")
+    got = own_softmax(student, z)
+    expect_distribution(got, z, -1, what=what, hint=hint)
+    assert_close(got, reference.softmax(z), what=what, inputs={"z": z}, hint=hint,
+                 rtol=1e-3, atol=1e-6)
+
+
+@check("softmax", points=1)
+def test_softmax_float64_extremes(student, reference, device):
+    z = torch.tensor([[1000.0, -1000.0, 0.5, 800.0],
+                      [999.0, -1000.0, 0.0, -800.0],
+                      [-5.0, -1000.0, -0.5, 799.0]], dtype=torch.float64, device=device)
+    what = "softmax(z, 0) in float64 with logits of magnitude 1000 (exp(1000) = inf in float64)"
+    hint = ("Subtract the maximum along dim (keepdim=True) before torch.exp, and keep the "
+            "input's dtype.")
+    got = own_softmax(student, z, 0)
+    expect_distribution(got, z, 0, what=what, hint=hint)
+    assert_close(got, reference.softmax(z, 0), what=what, inputs={"z": z}, hint=hint)
+
+
+# --- softmax_backward -------------------------------------------------------------------------
+
+@check("softmax_backward", points=1)
+def test_softmax_backward_dim0(student, reference, device):
+    q = torch.softmax(randn(5, 3, seed=311, scale=2.0, device=device), 0)
+    g = randn(5, 3, seed=312, device=device)
+    assert_close(own_backward(student, q, g, 0), reference.softmax_backward(q, g, 0),
+                 what="softmax_backward(q, grad_q, 0) for shape (5, 3) (q's columns sum to 1)",
+                 inputs={"q": q, "grad_q": g}, hint=BACKWARD_DIM_HINT)
+
+
+@check("softmax_backward", points=1)
+def test_softmax_backward_middle_dim_of_3d(student, reference, device):
+    z = randn(2, 5, 3, seed=313, scale=2.0, device=device)
+    g = randn(2, 5, 3, seed=314, device=device)
+    for dim in (1, -2):
+        q = torch.softmax(z, dim)
+        assert_close(own_backward(student, q, g, dim), reference.softmax_backward(q, g, dim),
+                     what=f"softmax_backward(q, grad_q, {dim}) for shape (2, 5, 3)",
+                     inputs={"q": q, "grad_q": g}, hint=BACKWARD_DIM_HINT)
+
+
+@check("softmax_backward", points=1)
+def test_softmax_backward_shapes_and_dims(student, reference, device):
+    cases = [((7,), 0), ((3, 4), 1), ((4, 3, 2), -3), ((2, 3, 4, 5), 2), ((2, 1, 6), 1)]
+    for i, (shape, dim) in enumerate(cases):
+        q = torch.softmax(randn(*shape, seed=320 + i, scale=1.5, device=device), dim)
+        g = randn(*shape, seed=330 + i, device=device)
+        assert_close(own_backward(student, q, g, dim), reference.softmax_backward(q, g, dim),
+                     what=f"softmax_backward(q, grad_q, {dim}) for shape {shape}",
+                     inputs={"q": q, "grad_q": g}, hint=BACKWARD_DIM_HINT)
+
+
+@check("softmax_backward", points=1)
+def test_softmax_backward_float64(student, reference, device):
+    q = torch.softmax(randn(3, 7, seed=315, scale=3.0, dtype=torch.float64, device=device), -1)
+    g = randn(3, 7, seed=316, dtype=torch.float64, device=device)
+    assert_close(own_backward(student, q, g, -1), reference.softmax_backward(q, g, -1),
+                 what="softmax_backward(q, grad_q, -1) in float64", inputs={"q": q, "grad_q": g},
+                 hint=BACKWARD_HINT)
+
+
+@check("softmax_backward", points=1)
+def test_softmax_backward_constant_grad_is_zero(student, reference, device):
+    q = torch.softmax(randn(3, 5, seed=317, scale=2.0, device=device), -1)
+    g = torch.full((3, 5), 2.5, device=device)
+    assert_close(own_backward(student, q, g, -1), reference.softmax_backward(q, g, -1),
+                 what="softmax_backward(q, grad_q, -1) with grad_q = 2.5 everywhere",
+                 inputs={"q": q, "grad_q": g},
+                 hint=("Shifting every logit by the same amount leaves q unchanged, so a "
+                       "gradient that is the same for every q_i must give dL/dz = 0. Keeping "
+                       "only the diagonal q*(1-q)*grad_q misses the -q_i*q_j terms. "
+                       + BACKWARD_HINT))
