@@ -13,7 +13,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +101,8 @@ def grade_submission(submission: Submission, *, assignment: Assignment,
         result.duration_s = round(time.monotonic() - started, 3)
         return result
     result.sha256 = extraction.sha256
-    sandbox_config = config.sandbox
-    if uses_cuda:
-        sandbox_config = _without_address_limit(sandbox_config)
+    # CUDA reserves huge virtual ranges, so an address-space limit would break it
+    sandbox_config = replace(config.sandbox, memory_bytes=None) if uses_cuda else config.sandbox
     with Sandbox(extraction.cells, config=sandbox_config, uses_cuda=uses_cuda) as sandbox:
         sandbox.start()
         plugin = CheckPlugin(student=SandboxSubject(sandbox), reference=_reference(assignment),
@@ -134,12 +133,6 @@ def grade_submission(submission: Submission, *, assignment: Assignment,
     result.max_points = round(sum(e.max_points for e in result.exercises), 6)
     result.duration_s = round(time.monotonic() - started, 3)
     return result
-
-
-def _without_address_limit(config: SandboxConfig) -> SandboxConfig:
-    from dataclasses import replace
-
-    return replace(config, memory_bytes=None)
 
 
 def _cell_error_text(cell_id: str, error: dict[str, Any]) -> str:

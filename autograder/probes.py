@@ -146,7 +146,8 @@ def net_forward(
         net = _lookup(ns, "Net")(layers)
     hidden = list(_net_hidden(net))
     if len(hidden) != len(weights):
-        raise ProbeError(f"Net({layers}).hidden has {len(hidden)} layers, expected {len(weights)}")
+        count = f"{len(hidden)} layer{'s' if len(hidden) != 1 else ''}"
+        raise ProbeError(f"Net({layers}).hidden has {count}, expected {len(weights)}")
     net = net.to(device=x.device, dtype=x.dtype)
     with torch.no_grad():
         for layer, (w, b) in zip(hidden, weights, strict=True):
