@@ -121,17 +121,19 @@ def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: P
 def summary_table(results: list[SubmissionResult], assignment: str) -> Table:
     exercises = [e.exercise for e in results[0].exercises] if results else []
     table = Table(title=f"{assignment}: {len(results)} submissions")
-    table.add_column("student")
+    table.add_column("student", no_wrap=True, max_width=16, overflow="ellipsis")
     for name in exercises:
-        table.add_column(name, justify="right")
-    table.add_column("total", justify="right", style="bold")
-    table.add_column("note")
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("total", justify="right", style="bold", no_wrap=True)
+    table.add_column("first problem", no_wrap=True, overflow="ellipsis", min_width=20)
     for r in results:
         cells = {e.exercise: f"{e.points:g}/{e.max_points:g}" for e in r.exercises}
         first_fail = next((c for c in r.checks if not c.passed and not c.skipped), None)
         note = r.error or (f"{first_fail.name}: {first_fail.message}" if first_fail else "")
+        note = note.replace("not implemented yet: the stub still raises NotImplementedError().",
+                            "not implemented")
         table.add_row(r.student, *(cells.get(e, "-") for e in exercises),
-                      f"{r.points:g}/{r.max_points:g}", note.splitlines()[0][:70] if note else "")
+                      f"{r.points:g}/{r.max_points:g}", note.splitlines()[0] if note else "")
     return table
 
 

@@ -26,11 +26,11 @@ STUDENTS: dict[str, float] = {
 def _choose(student: str, skill: float, exercise: str, options: dict[str, list[str]]) -> str:
     rng = random.Random(f"{student}/{exercise}")
     draw = rng.random()
-    if draw < skill * 0.6 or not (options["correct"] or options["wrong"]):
-        return "reference"
-    if draw < skill and options["correct"]:
+    if draw < skill:  # got it right, as the reference does or in a way of their own
+        if draw < skill * 0.6 or not options["correct"]:
+            return "reference"
         return rng.choice(options["correct"])
-    if draw < 0.9 and options["wrong"]:
+    if draw < skill + (1 - skill) * 0.75 and options["wrong"]:
         return rng.choice(options["wrong"])
     return "stub"
 
