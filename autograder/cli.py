@@ -112,28 +112,38 @@ def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: P
                                   on_result=advance, rerun=rerun)
         except CourseError as exc:
             raise click.ClickException(f"the checks of {assignment} are broken: {exc}") from None
-    console.print(summary_table(results, spec.name))
+    console.print(summary_table(results, spec.name, width=console.width))
     errors = [r for r in results if r.status == "error"]
     console.print(f"{len(results)} graded, {len(errors)} with errors. "
                   f"Results: {out_dir / 'results.json'}, {out_dir / 'results.csv'}")
 
 
-def summary_table(results: list[SubmissionResult], assignment: str) -> Table:
+def summary_table(results: list[SubmissionResult], assignment: str, *, width: int = 100) -> Table:
+    """One row per submission: points per exercise, total, and the first problem found."""
     exercises = [e.exercise for e in results[0].exercises] if results else []
-    table = Table(title=f"{assignment}: {len(results)} submissions")
-    table.add_column("student", no_wrap=True, max_width=16, overflow="ellipsis")
-    for name in exercises:
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("total", justify="right", style="bold", no_wrap=True)
-    table.add_column("first problem", no_wrap=True, overflow="ellipsis", min_width=20)
+    rows = []
     for r in results:
         cells = {e.exercise: f"{e.points:g}/{e.max_points:g}" for e in r.exercises}
         first_fail = next((c for c in r.checks if not c.passed and not c.skipped), None)
         note = r.error or (f"{first_fail.name}: {first_fail.message}" if first_fail else "")
         note = note.replace("not implemented yet: the stub still raises NotImplementedError().",
                             "not implemented")
-        table.add_row(r.student, *(cells.get(e, "-") for e in exercises),
-                      f"{r.points:g}/{r.max_points:g}", note.splitlines()[0] if note else "")
+        rows.append([r.student[:16], *(cells.get(e, "-") for e in exercises),
+                     f"{r.points:g}/{r.max_points:g}", note.splitlines()[0] if note else ""])
+    headers = ["student", *exercises, "total"]
+    table = Table(title=f"{assignment}: {len(results)} submissions")
+    used = 4
+    for i, header in enumerate(headers):
+        # the fixed columns keep their width; only the problem column gives way
+        column_width = max([len(header)] + [len(row[i]) for row in rows])
+        used += column_width + 3
+        table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True,
+                         min_width=column_width, style="bold" if header == "total" else None)
+    room = max(width - used, 16)
+    table.add_column("first problem", no_wrap=True, max_width=room)
+    for row in rows:
+        note = row[-1]
+        table.add_row(*row[:-1], note if len(note) <= room else note[: room - 1] + "…")
     return table
 
 
