@@ -13,7 +13,12 @@ stream is stable across NumPy and PyTorch versions, so recorded reference answer
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import sys
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import numpy as np
@@ -79,3 +84,23 @@ def student_raises(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Student
     except StudentError as exc:
         return exc
     return None
+
+
+def sibling(path: str, name: str = "public_checks") -> ModuleType:
+    """Import the check module ``name`` beside ``path``, so hidden checks reuse public helpers.
+
+    Public checks stand alone (students get only them); hidden checks import their helpers with
+    ``public = sibling(__file__)``. The module is cached by absolute path under a private name,
+    so it never collides with pytest's own import of the file or with another assignment's.
+    """
+    file = Path(path).resolve().with_name(f"{name}.py")
+    key = "_autograder_sibling_" + hashlib.sha1(str(file).encode("utf-8")).hexdigest()[:16]
+    if key in sys.modules:
+        return sys.modules[key]
+    spec = importlib.util.spec_from_file_location(key, file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[key] = module
+    spec.loader.exec_module(module)
+    return module

@@ -10,22 +10,14 @@ from autograder.checks import (
     rand,
     randint,
     show,
+    sibling,
 )
 
+public = sibling(__file__)  # helpers shared with the public checks
+BUILTIN_BCE = public.BUILTIN_BCE
+own_bce = public.own_bce
+
 HINT = "Average -(y*log(yhat) + (1-y)*log(1-yhat)) over every element."
-
-# nn.BCELoss and F.binary_cross_entropy both record "binary_cross_entropy". Using one costs the
-# exercise (every check of it fails), not just one check: the exercise is to write it.
-BUILTIN_BCE = {"binary_cross_entropy", "binary_cross_entropy_with_logits"}
-
-
-def own_bce(student, yhat, y):
-    """Call the student's bce(yhat, y); fail if it used PyTorch's BCE."""
-    outcome = student.outcome("bce", yhat, y)
-    value = outcome.unwrap()
-    assert_no_builtin(outcome, BUILTIN_BCE, what="bce",
-                      instead="Write the formula with torch.log and .mean().")
-    return value
 
 
 @check("bce", points=2)

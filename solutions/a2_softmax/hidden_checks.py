@@ -4,62 +4,24 @@ import torch
 
 from autograder.checks import (
     assert_close,
-    assert_no_builtin,
     check,
-    expect,
-    kind,
     randn,
-    show,
+    sibling,
 )
 
-BUILTIN_SOFTMAX = {"softmax", "_softmax", "log_softmax", "_log_softmax", "special_softmax",
-                   "special_log_softmax"}
-AUTOGRAD = {"backward", "grad", "requires_grad_", "vjp", "jvp", "jacobian", "jacrev", "jacfwd",
-            "hessian", "_softmax_backward_data"}
+public = sibling(__file__)  # helpers shared with the public checks
+BUILTIN_SOFTMAX = public.BUILTIN_SOFTMAX
+AUTOGRAD = public.AUTOGRAD
+BACKWARD_HINT = public.BACKWARD_HINT
+own_softmax = public.own_softmax
+own_backward = public.own_backward
+expect_distribution = public.expect_distribution
+
 
 DIM_HINT = ("Take the maximum and the sum along dim, the argument (keepdim=True), not along a "
             "fixed dimension such as 1 or -1.")
-BACKWARD_HINT = "Return q * (grad_q - (grad_q * q).sum(dim, keepdim=True))."
 BACKWARD_DIM_HINT = ("Take the sum (grad_q * q).sum(dim, keepdim=True) along dim, the argument, "
                      "not along a fixed dimension such as 1 or -1.")
-
-
-def own_softmax(student, z, *dim):
-    """Call the student's softmax(z, *dim); fail if it used PyTorch's softmax."""
-    outcome = student.outcome("softmax", z, *dim)
-    value = outcome.unwrap()
-    assert_no_builtin(outcome, BUILTIN_SOFTMAX, what="softmax",
-                      instead="Use torch.exp and .sum (and torch.amax or torch.logsumexp).")
-    return value
-
-
-def own_backward(student, q, grad_q, *dim):
-    """Call the student's softmax_backward; fail if it used autograd."""
-    outcome = student.outcome("softmax_backward", q, grad_q, *dim)
-    value = outcome.unwrap()
-    assert_no_builtin(outcome, AUTOGRAD, what="softmax_backward",
-                      instead=("Here you compute the gradient by hand, without autograd, from q "
-                               f"and grad_q only. {BACKWARD_HINT}"))
-    return value
-
-
-def expect_distribution(got, z, dim, *, what, hint):
-    """Fail unless ``got`` is a finite tensor shaped like ``z`` that sums to 1 along ``dim``."""
-    expect(isinstance(got, torch.Tensor), f"{what}: returned {kind(got)}, expected a tensor.")
-    expect(tuple(got.shape) == tuple(z.shape),
-           f"{what}: shape {tuple(got.shape)}, expected {tuple(z.shape)} (the shape of z). "
-           "Keep the summed dimension with keepdim=True so it broadcasts.")
-    values = got.detach().cpu().double()
-    bad = ~torch.isfinite(values)
-    if bool(bad.any()):
-        index = tuple(int(i) for i in bad.nonzero()[0])
-        expect(False, f"{what}: {int(bad.sum())} of {values.numel()} values are nan or inf "
-               f"(first at index {index}). Input: z = {show(z)}. {hint}")
-    sums = values.sum(dim)
-    tol = 1e-8 if got.dtype == torch.float64 else 1e-4
-    expect(bool(((sums - 1).abs() <= tol).all()) and bool((values >= 0).all()),
-           f"{what}: the values along dim={dim} should be >= 0 and sum to 1; the sums are "
-           f"{show(sums)}. Input: z = {show(z)}. Divide by the sum along dim (keepdim=True).")
 
 
 # --- softmax ----------------------------------------------------------------------------------

@@ -7,15 +7,18 @@ from autograder.checks import (
     assert_same_kind,
     check,
     expect,
-    fail,
-    kind,
     randint,
     randn,
+    sibling,
 )
 
-FORWARD_ARGS = ("X", "W1", "b1", "w2", "b2")
-BACKWARD_ARGS = ("X", "y", "h", "q", "w2")
-GRADIENTS = ("dW1", "db1", "dw2", "db2")
+public = sibling(__file__)  # helpers shared with the public checks
+FORWARD_ARGS = public.FORWARD_ARGS
+BACKWARD_ARGS = public.BACKWARD_ARGS
+GRADIENTS = public.GRADIENTS
+call = public.call
+same_values = public.same_values
+
 FORWARD_HINT = ("Compute h = torch.tanh(X @ W1.T + b1) and q = torch.sigmoid(h @ w2 + b2), with "
                 "the dtype and device of X.")
 BACKWARD_HINT = ("dz = (q - y) / N; dw2 = h.T @ dz; db2 = dz.sum(); da = torch.outer(dz, w2) * "
@@ -37,31 +40,6 @@ def backward_case(reference, params, *, seed, device):
     y = randint(X.shape[0], seed=seed, high=2, dtype=X.dtype, device=device)
     h, q = reference.two_layer_forward(X, W1, b1, w2, b2)
     return X, y, h, q, w2
-
-
-def call(student, name, args, arg_names, names, hint):
-    """Call the student's ``name(*args)``; return its result as a list of ``len(names)`` items."""
-    outcome = student.outcome(name, *args)
-    error = outcome.error
-    if error is not None and not (error.is_a("NotImplementedError") or error.is_a("ProbeError")):
-        shapes = ", ".join(f"{a} {tuple(v.shape)}" for a, v in zip(arg_names, args, strict=True))
-        fail(f"{name} raised {error.types[0]}: {error.message}, on inputs of shapes {shapes}. "
-             f"{hint}".rstrip() + (f"\n{error.traceback}" if error.traceback else ""))
-    got = outcome.unwrap()
-    expect(isinstance(got, (tuple, list)) and len(got) == len(names),
-           f"{name} returned {kind(got)}"
-           + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else "")
-           + f"; expected a tuple ({', '.join(names)}). Return them in this order.")
-    return list(got)
-
-
-def same_values(got, want, *, what, inputs, hint):
-    """Compare values only: a result whose shape differs from ``want``'s just by size-1 dims
-    is reshaped first, because separate checks judge the shapes."""
-    if (isinstance(got, torch.Tensor) and got.shape != want.shape
-            and got.squeeze().shape == want.squeeze().shape):
-        got = got.reshape(want.shape)
-    assert_close(got, want, what=what, inputs=inputs, hint=hint)
 
 
 # --- two_layer_forward ------------------------------------------------------------------------

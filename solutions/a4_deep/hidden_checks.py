@@ -3,12 +3,13 @@
 import pytest
 import torch
 
-from autograder.checks import assert_close, assert_same_kind, check, expect, fail, randn
+from autograder.checks import assert_close, assert_same_kind, check, expect, fail, randn, sibling
+
+public = sibling(__file__)  # helpers shared with the public checks
+FORWARD_HINT = public.FORWARD_HINT
 
 BUILD_HINT = ("self.hidden must be an nn.ModuleList holding nn.Linear(layers[i], layers[i + 1]) "
               "for every i in range(len(layers) - 1), for any length of layers.")
-FORWARD_HINT = ("In forward, pass x through every layer of self.hidden in order and apply ReLU "
-                "after each one except the last, which returns the raw logits.")
 
 # Widths for the depth sweep: Net(WIDTHS[:depth] + [3]) has `depth` linear layers.
 WIDTHS = [6, 9, 5, 8, 7, 4]

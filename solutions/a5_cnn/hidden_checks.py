@@ -14,31 +14,17 @@ from autograder.checks import (
     kind,
     rand,
     randint,
+    sibling,
     student_raises,
 )
 from autograder.probes import ProbeCNN
 
-CONV_HINT = ("Count the window starts 0, S, 2S, ... that fit in the padded input: "
-             "floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1.")
-
-
-def _conv_hint(got, size, kernel_size, stride=1, padding=0, dilation=1):
-    """Name the likely mistake behind a wrong output size, or give the formula."""
-    span = size + 2 * padding - dilation * (kernel_size - 1) - 1
-    if not isinstance(got, (int, float)) or isinstance(got, bool):
-        return CONV_HINT
-    if got == span / stride + 1 != span // stride + 1:
-        return "/ is true division; use // (integer division, rounds down)."
-    if got == math.ceil(span / stride) + 1 != span // stride + 1:
-        return ("You rounded up: PyTorch never computes a window that sticks out of the padded "
-                "input, so round down (floor, or // on ints), not up.")
-    if dilation > 1 and got == (size + 2 * padding - kernel_size) // stride + 1:
-        return ("A dilated kernel spreads its taps `dilation` pixels apart, so it covers "
-                "dilation*(kernel_size - 1) + 1 pixels: use that instead of kernel_size.")
-    if padding and got == (size - dilation * (kernel_size - 1) - 1) // stride + 1:
-        return ("padding adds `padding` zeros on BOTH sides: the padded size is "
-                "size + 2*padding.")
-    return CONV_HINT
+public = sibling(__file__)  # helpers shared with the public checks
+CONV_HINT = public.CONV_HINT
+_conv_hint = public._conv_hint
+LOSS_RTOL = public.LOSS_RTOL
+WEIGHT_TOL = public.WEIGHT_TOL
+TRAIN_HINT = public.TRAIN_HINT
 
 
 def _conv_case(student, reference, size, kernel_size, stride=1, padding=0, dilation=1, note=""):
@@ -87,16 +73,6 @@ def test_conv_output_size_kernel_that_just_fits(student, reference, device):
 
 
 # --- train_model --------------------------------------------------------------------------------
-
-# GPU convolutions may run in TF32 (about 3 significant digits), and the student's check cell
-# compares with answers recorded on the CPU; the mistakes these checks catch change the losses
-# and weights by percents.
-LOSS_RTOL = 2e-3
-WEIGHT_TOL = {"rtol": 1e-2, "atol": 2e-3}
-
-TRAIN_HINT = ("In every batch: optimizer.zero_grad(), loss = criterion(model(x), y), "
-              "loss.backward(), optimizer.step(), in that order; return the mean of each "
-              "epoch's batch losses (loss.item()).")
 
 
 def _probe_state(seed, dropout):
