@@ -103,8 +103,10 @@ def grade_submission(submission: Submission, *, assignment: Assignment,
     result.sha256 = extraction.sha256
     # CUDA reserves huge virtual ranges, so an address-space limit would break it
     sandbox_config = replace(config.sandbox, memory_bytes=None) if uses_cuda else config.sandbox
-    with Sandbox(extraction.cells, config=sandbox_config, uses_cuda=uses_cuda) as sandbox:
+    with Sandbox(extraction.cells, config=sandbox_config, uses_cuda=uses_cuda,
+                 deny=(assignment.directory.parent,)) as sandbox:
         sandbox.start()
+        result.protections.extend(sandbox.confinement)
         plugin = CheckPlugin(student=SandboxSubject(sandbox), reference=_reference(assignment),
                              devices=config.devices, problems=dict(extraction.problems))
         runs = run_checks(check_files(assignment, include_hidden=config.include_hidden), plugin)

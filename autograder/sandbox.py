@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder import wire
+from autograder import cgroup, wire
 from autograder.subjects import Outcome, Subject, SubjectUnavailable
 from autograder.worker import HEADER, write_frame
 
@@ -44,6 +44,9 @@ class SandboxConfig:
     max_message_bytes: int = 64 << 20
     output_limit_bytes: int = 8 << 10
     max_restarts: int = 5
+    max_processes: int = 64
+    landlock: bool = True
+    cgroup: bool = True
 
 
 @dataclass
@@ -110,8 +113,11 @@ class Sandbox:
     """One submission's worker process; restarted after a timeout or crash."""
 
     def __init__(self, cells: list[dict[str, str]], *, config: SandboxConfig,
-                 uses_cuda: bool = False) -> None:
+                 uses_cuda: bool = False, deny: tuple[Path, ...] = ()) -> None:
         self.cells = cells
+        self.deny = [str(p) for p in deny]
+        self.confinement: list[str] = []
+        self._cgroup: cgroup.Cgroup | None = None
         self.config = config
         self.uses_cuda = uses_cuda
         self.stdout = CapturedOutput(config.output_limit_bytes)
@@ -161,6 +167,12 @@ class Sandbox:
         )
         os.close(to_child_r)
         os.close(from_child_w)
+        if config.cgroup:
+            # the worker is still importing torch: it runs nothing of the student's before this
+            self._cgroup = cgroup.create(max_pids=config.max_processes,
+                                         memory_bytes=None if self.uses_cuda else config.memory_bytes)
+            if self._cgroup is not None:
+                self._cgroup.add(self._proc.pid)
         self._to_child, self._from_child = to_child_w, from_child_r
         self._pumps = [
             threading.Thread(target=_pump, args=(self._proc.stdout, self.stdout), daemon=True),
@@ -168,13 +180,18 @@ class Sandbox:
         ]
         for pump in self._pumps:
             pump.start()
-        write_frame(self._to_child, json.dumps({"cells": self.cells}).encode("utf-8"))
+        confine = {"landlock": config.landlock, "scratch": str(self._scratch),
+                   "cuda": self.uses_cuda, "deny": self.deny}
+        write_frame(self._to_child, json.dumps({"cells": self.cells, "confine": confine}).encode("utf-8"))
         try:
             reply = json.loads(self._receive(self.config.startup_timeout_s, "loading your code"))
         except (ValueError, TypeError) as exc:
             self._kill()
             raise SubjectUnavailable(f"the sandbox sent a malformed start-up reply: {exc}") from None
         if self.restarts == 0:
+            self.confinement = [str(n) for n in reply.get("confinement", [])][:10]
+            if self._cgroup is not None:
+                self.confinement.extend(self._cgroup.describe())
             for status in reply.get("cells", []):
                 if status.get("error"):
                     self.cell_errors[str(status["id"])] = status["error"]
@@ -186,6 +203,8 @@ class Sandbox:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+            if self._cgroup is not None:  # also reaches descendants that left the group
+                self._cgroup.kill_all()
             proc.wait()
             for fd in (self._to_child, self._from_child):
                 try:
@@ -197,6 +216,10 @@ class Sandbox:
             for stream in (proc.stdout, proc.stderr):
                 if stream is not None:
                     stream.close()
+        if self._cgroup is not None:
+            self._cgroup.kill_all()
+            self._cgroup.remove()
+            self._cgroup = None
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None

@@ -57,6 +57,48 @@ def exec_cells(cells: list[dict[str, str]]) -> tuple[dict[str, Any], list[dict[s
     return namespace, statuses
 
 
+SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/etc", "/dev", "/proc/cpuinfo",
+               "/proc/meminfo", "/proc/stat", "/sys/devices/system/cpu")
+CUDA_READ = ("/proc", "/sys", "/run/nvidia-persistenced", "/var/run/nvidia-persistenced")
+
+
+def read_paths(*, cuda: bool, deny: list[str]) -> list[str]:
+    """Paths the student's code may read: the interpreter, its packages, system libraries.
+
+    A path that contains a denied one (the solutions, the results) is never allowed, whatever
+    the installation layout.
+    """
+    import site
+
+    import autograder
+
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix,
+             os.path.dirname(os.path.realpath(sys.executable)),
+             os.path.dirname(os.path.abspath(autograder.__file__)), *site.getsitepackages(),
+             *(p for p in sys.path if p and os.path.isdir(p)), *SYSTEM_READ}
+    if cuda:
+        paths.update(CUDA_READ)
+    denied = [os.path.realpath(d) for d in deny]
+    return sorted(p for p in paths if not any(
+        os.path.commonpath([os.path.realpath(p), d]) == os.path.realpath(p) for d in denied))
+
+
+def confine_self(spec: dict[str, Any]) -> list[str]:
+    """Apply Landlock and drop root capabilities; return what is now in force, in words."""
+    from autograder import confine
+
+    notes = []
+    if spec.get("landlock"):
+        result = confine.apply_landlock(
+            read=read_paths(cuda=bool(spec.get("cuda")), deny=list(spec.get("deny", []))),
+            write=[spec["scratch"]])
+        notes.append(result.detail if result.active else f"no Landlock: {result.detail}")
+    dropped = confine.drop_capabilities()
+    if dropped:
+        notes.append(dropped)
+    return notes
+
+
 def main(argv: list[str]) -> int:
     read_fd, write_fd = int(argv[1]), int(argv[2])
     import torch
@@ -66,9 +108,10 @@ def main(argv: list[str]) -> int:
 
     torch.set_num_threads(1)
     init = json.loads(read_frame(read_fd))
+    confinement = confine_self(init.get("confine", {}))
     namespace, statuses = exec_cells(init["cells"])
     sys.stdout.flush()
-    write_frame(write_fd, json.dumps({"cells": statuses}).encode("utf-8"))
+    write_frame(write_fd, json.dumps({"cells": statuses, "confinement": confinement}).encode("utf-8"))
     while True:
         try:
             request = wire.decode(read_frame(read_fd))

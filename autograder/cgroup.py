@@ -1,0 +1,105 @@
+"""A cgroup per worker, where the machine lets us make one: a process cap, a memory cap, and a
+way to kill every process the submission started, daemons that called setsid() included.
+
+Uses the cgroup v1 ``pids`` and ``memory`` controllers (a child of this process's own group).
+Where they are missing or not writable (not root, cgroup v2 without delegation), :func:`create`
+returns None and the sandbox falls back to rlimits and killing its process group.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+_COUNTER = itertools.count()
+
+
+def _own_path(controller: str) -> str | None:
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controller in controllers.split(","):
+                return path
+    except OSError:
+        return None
+    return None
+
+
+@dataclass
+class Cgroup:
+    """The worker's pids (and memory) groups."""
+
+    pids: Path
+    memory: Path | None
+    max_pids: int
+    memory_bytes: int | None
+
+    def add(self, pid: int) -> None:
+        for group in (self.pids, self.memory):
+            if group is not None:
+                (group / "cgroup.procs").write_text(str(pid))
+
+    def pids_in(self) -> list[int]:
+        try:
+            return [int(p) for p in (self.pids / "cgroup.procs").read_text().split()]
+        except OSError:
+            return []
+
+    def kill_all(self, *, timeout_s: float = 5.0) -> None:
+        """SIGKILL every process in the group until it is empty."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            pids = self.pids_in()
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.01)
+
+    def remove(self) -> None:
+        for group in (self.pids, self.memory):
+            if group is not None:
+                try:
+                    group.rmdir()
+                except OSError:
+                    pass
+
+    def describe(self) -> list[str]:
+        found = [f"cgroup: at most {self.max_pids} processes, all killed at the end"]
+        if self.memory is not None and self.memory_bytes is not None:
+            found.append(f"cgroup: memory limit {self.memory_bytes / 2**30:g} GiB (resident)")
+        return found
+
+
+def create(*, max_pids: int, memory_bytes: int | None) -> Cgroup | None:
+    """Make a fresh group for one worker, or return None where cgroups cannot be used."""
+    pids_base = _own_path("pids")
+    if pids_base is None or not os.access(ROOT / "pids" / pids_base.lstrip("/"), os.W_OK):
+        return None
+    name = f"autograder-{os.getpid()}-{next(_COUNTER)}"
+    pids = ROOT / "pids" / pids_base.lstrip("/") / name
+    try:
+        pids.mkdir()
+        (pids / "pids.max").write_text(str(max_pids))
+    except OSError:
+        return None
+    memory = None
+    memory_base = _own_path("memory")
+    if memory_bytes is not None and memory_base is not None:
+        candidate = ROOT / "memory" / memory_base.lstrip("/") / name
+        try:
+            candidate.mkdir()
+            (candidate / "memory.limit_in_bytes").write_text(str(memory_bytes))
+            memory = candidate
+        except OSError:
+            memory = None
+    return Cgroup(pids=pids, memory=memory, max_pids=max_pids,
+                  memory_bytes=memory_bytes if memory is not None else None)

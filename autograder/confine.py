@@ -1,0 +1,154 @@
+"""Confine the worker with Landlock before it runs student code (Linux 5.13+, no root needed).
+
+The worker calls :func:`apply_landlock` after importing torch and before executing any cell.
+From then on the process and everything it starts may read only the interpreter, its
+packages and system libraries, may write only its scratch directory, may not open or accept
+TCP connections (ABI 4+), and may not signal processes or reach abstract Unix sockets outside
+the sandbox (ABI 6+). It cannot read ``solutions/``, the hidden checks, other submissions,
+results or the gradebook. Where the kernel lacks Landlock, the worker says so and grading goes on.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+from dataclasses import dataclass
+
+SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446  # same on x86_64 and arm64
+CREATE_RULESET_VERSION = 1
+RULE_PATH_BENEATH, RULE_NET_PORT = 1, 2
+PR_SET_NO_NEW_PRIVS = 38
+
+EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+REMOVE_DIR, REMOVE_FILE, MAKE_CHAR, MAKE_DIR = 1 << 4, 1 << 5, 1 << 6, 1 << 7
+MAKE_REG, MAKE_SOCK, MAKE_FIFO, MAKE_BLOCK, MAKE_SYM = 1 << 8, 1 << 9, 1 << 10, 1 << 11, 1 << 12
+REFER, TRUNCATE = 1 << 13, 1 << 14
+NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
+
+FILE_ONLY = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE
+READ_ONLY = EXECUTE | READ_FILE | READ_DIR
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                ("scoped", ctypes.c_uint64)]
+
+
+class _PathBeneathAttr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+@dataclass(frozen=True)
+class LandlockResult:
+    """What was enforced, in words for the results file."""
+
+    abi: int
+    active: bool
+    detail: str
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def abi_version() -> int:
+    """Return the kernel's Landlock ABI version, or 0 where Landlock is unavailable."""
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "aarch64"):
+        return 0
+    result = _libc().syscall(SYS_CREATE_RULESET, None, ctypes.c_size_t(0),
+                             ctypes.c_uint32(CREATE_RULESET_VERSION))
+    return max(int(result), 0)
+
+
+def _handled_fs(abi: int) -> int:
+    handled = (1 << 13) - 1  # ABI 1: EXECUTE .. MAKE_SYM
+    if abi >= 2:
+        handled |= REFER
+    if abi >= 3:
+        handled |= TRUNCATE
+    return handled  # IOCTL_DEV (ABI 5) is left unhandled: CUDA drives the GPU through ioctls
+
+
+def apply_landlock(*, read: list[str], write: list[str]) -> LandlockResult:
+    """Restrict this process to reading ``read`` and writing ``write``; deny TCP and scopes."""
+    abi = abi_version()
+    if abi <= 0:
+        return LandlockResult(0, False, "Landlock not available on this kernel")
+    libc = _libc()
+    handled = _handled_fs(abi)
+    attr = _RulesetAttr(handled_access_fs=handled,
+                        handled_access_net=(NET_BIND_TCP | NET_CONNECT_TCP) if abi >= 4 else 0,
+                        scoped=(SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if abi >= 6 else 0)
+    size = ctypes.sizeof(_RulesetAttr) if abi >= 6 else (16 if abi >= 4 else 8)
+    ruleset = libc.syscall(SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size),
+                           ctypes.c_uint32(0))
+    if ruleset < 0:
+        return LandlockResult(abi, False, f"Landlock ruleset refused: {os.strerror(ctypes.get_errno())}")
+    try:
+        for paths, access in ((read, READ_ONLY), (write, handled)):
+            for path in paths:
+                _allow(libc, ruleset, path, access & handled)
+        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            return LandlockResult(abi, False, "could not set no_new_privs")
+        if libc.syscall(SYS_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)) != 0:
+            return LandlockResult(abi, False,
+                                  f"Landlock restrict failed: {os.strerror(ctypes.get_errno())}")
+    finally:
+        os.close(ruleset)
+    parts = ["files: read-only interpreter and system paths, write scratch only"]
+    if abi >= 4:
+        parts.append("no TCP bind or connect")
+    if abi >= 6:
+        parts.append("no signals or abstract Unix sockets outside the sandbox")
+    return LandlockResult(abi, True, f"Landlock ABI {abi} ({'; '.join(parts)})")
+
+
+def _allow(libc: ctypes.CDLL, ruleset: int, path: str, access: int) -> None:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return  # a path this machine does not have
+    try:
+        if not os.path.isdir(path):
+            access &= FILE_ONLY
+        rule = _PathBeneathAttr(allowed_access=access, parent_fd=fd)
+        if libc.syscall(SYS_ADD_RULE, ruleset, ctypes.c_int(RULE_PATH_BENEATH),
+                        ctypes.byref(rule), ctypes.c_uint32(0)) != 0:
+            raise OSError(ctypes.get_errno(), f"Landlock rule for {path} refused")
+    finally:
+        os.close(fd)
+
+
+PR_CAPBSET_DROP = 24
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def drop_capabilities() -> str | None:
+    """As root, give up every capability (and the power to regain them); describe the result.
+
+    The worker stays uid 0, so it can still read the interpreter wherever root installed it, but
+    without capabilities it cannot mount, load modules, ignore file permissions, kill other
+    users' processes or raise its limits. Returns None when not running as root.
+    """
+    if os.geteuid() != 0:
+        return None
+    libc = _libc()
+    for cap in range(64):
+        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL past the last capability: ignored
+    header = _CapHeader(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    if libc.syscall(126 if platform.machine() == "x86_64" else 91, ctypes.byref(header), data) != 0:
+        return f"could not drop capabilities: {os.strerror(ctypes.get_errno())}"
+    return "root capabilities dropped (uid 0 without privileges)"
