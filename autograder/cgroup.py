@@ -17,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
 _COUNTER = itertools.count()
+_SWEPT: set[str] = set()  # controllers already swept by this process
 
 
 def _own_path(controller: str) -> str | None:
@@ -79,11 +80,36 @@ class Cgroup:
         return found
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep(base: Path) -> None:
+    """Empty and remove groups left behind by a grader that was killed (kill -9)."""
+    for group in base.glob("autograder-*-*"):
+        owner = group.name.split("-")[1]
+        if owner.isdigit() and not _alive(int(owner)):
+            stale = Cgroup(pids=group, memory=None, max_pids=0, memory_bytes=None)
+            stale.kill_all()
+            stale.remove()
+
+
 def create(*, max_pids: int, memory_bytes: int | None) -> Cgroup | None:
     """Make a fresh group for one worker, or return None where cgroups cannot be used."""
     pids_base = _own_path("pids")
     if pids_base is None or not os.access(ROOT / "pids" / pids_base.lstrip("/"), os.W_OK):
         return None
+    for controller in ("pids", "memory"):
+        own = _own_path(controller)
+        if own is not None and controller not in _SWEPT:
+            _SWEPT.add(controller)
+            sweep(ROOT / controller / own.lstrip("/"))
     name = f"autograder-{os.getpid()}-{next(_COUNTER)}"
     pids = ROOT / "pids" / pids_base.lstrip("/") / name
     try:

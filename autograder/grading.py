@@ -193,6 +193,8 @@ def grade_batch(
     interrupted part-way finishes where it stopped.
     """
     per_submission = out_dir / "submissions"
+    for leftover in per_submission.glob(".*.tmp"):  # from a batch killed mid-write
+        leftover.unlink(missing_ok=True)
     results = []
     for submission in submissions:
         target = per_submission / f"{safe_name(submission.student)}.json"
