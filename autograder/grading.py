@@ -13,7 +13,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +101,7 @@ def grade_submission(submission: Submission, *, assignment: Assignment,
         result.duration_s = round(time.monotonic() - started, 3)
         return result
     result.sha256 = extraction.sha256
-    # CUDA reserves huge virtual ranges, so an address-space limit would break it
-    sandbox_config = replace(config.sandbox, memory_bytes=None) if uses_cuda else config.sandbox
-    with Sandbox(extraction.cells, config=sandbox_config, uses_cuda=uses_cuda,
+    with Sandbox(extraction.cells, config=config.sandbox, uses_cuda=uses_cuda,
                  deny=(assignment.directory.parent,)) as sandbox:
         sandbox.start()
         result.protections.extend(sandbox.confinement)

@@ -75,17 +75,20 @@ class CheckPlugin:
         metafunc.parametrize("device", params)
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        if self.only is None:
-            return
-        keep = [i for i in items if _exercise(i) in self.only]
-        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
-        items[:] = keep
+        if self.only is not None:
+            keep = [i for i in items if _exercise(i) in self.only]
+            config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+            items[:] = keep
+        # one exercise at a time (public then hidden), so a CUDA run restarts once per exercise
+        order = list(dict.fromkeys(_exercise(i) for i in items))
+        items.sort(key=lambda i: order.index(_exercise(i)))
 
     def _begin(self, request: pytest.FixtureRequest, subject: Subject) -> Subject:
         item = request.node
         exercise = _exercise(item)
         if exercise in self.problems:
             raise CheckFailed(self.problems[exercise])
+        subject.begin_exercise(exercise)
         subject.begin(_group(item, hidden=False), _device(item))
         return subject
 

@@ -28,6 +28,7 @@ from autograder.subjects import Outcome, Subject, SubjectUnavailable
 from autograder.worker import HEADER, write_frame
 
 GIB = 1 << 30
+CUDA_POISON = ("CUDA error", "device-side assert", "CUBLAS_STATUS", "cuDNN error")
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,13 @@ def _pump(stream: Any, sink: CapturedOutput) -> None:
         sink.feed(chunk)
 
 
-def _limit_resources(config: SandboxConfig) -> None:
+def _limit_resources(config: SandboxConfig, uses_cuda: bool) -> None:
     """Run in the child between fork and exec: only async-signal-safe-ish rlimit calls."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CPU, (config.cpu_seconds, config.cpu_seconds))
     resource.setrlimit(resource.RLIMIT_FSIZE, (config.max_file_bytes, config.max_file_bytes))
     resource.setrlimit(resource.RLIMIT_NOFILE, (config.max_open_files, config.max_open_files))
-    if config.memory_bytes is not None:
+    if config.memory_bytes is not None and not uses_cuda:  # CUDA reserves huge virtual ranges
         resource.setrlimit(resource.RLIMIT_AS, (config.memory_bytes, config.memory_bytes))
 
 
@@ -106,6 +107,8 @@ def protections(config: SandboxConfig, *, uses_cuda: bool) -> list[str]:
     ]
     if config.memory_bytes is not None and not uses_cuda:
         active.append(f"address space limit ({config.memory_bytes / GIB:g} GiB)")
+    elif config.memory_bytes is not None and not config.cgroup:
+        active.append(f"resident memory polled ({config.memory_bytes / GIB:g} GiB)")
     return active
 
 
@@ -124,7 +127,9 @@ class Sandbox:
         self.stderr = CapturedOutput(config.output_limit_bytes)
         self.cell_errors: dict[str, dict[str, Any]] = {}
         self.started_at = time.monotonic()
-        self.restarts = -1
+        self.starts = 0
+        self.failures = 0
+        self.exercise: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._scratch: Path | None = None
         self._pumps: list[threading.Thread] = []
@@ -150,27 +155,23 @@ class Sandbox:
         return env
 
     def _start(self) -> None:
-        self.restarts += 1
-        if self.restarts > self.config.max_restarts:
-            self._broken = (f"the sandbox was restarted {self.config.max_restarts} times "
-                            "after timeouts or crashes; remaining checks were not run")
-            raise SubjectUnavailable(self._broken)
+        self.starts += 1
         self._scratch = Path(tempfile.mkdtemp(prefix="grade-scratch-"))
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        config = self.config
+        config, uses_cuda = self.config, self.uses_cuda
         self._proc = subprocess.Popen(
             [sys.executable, "-I", "-m", "autograder.worker", str(to_child_r), str(from_child_w)],
             cwd=self._scratch, env=self._env(self._scratch), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(to_child_r, from_child_w),
-            start_new_session=True, preexec_fn=lambda: _limit_resources(config),
+            start_new_session=True, preexec_fn=lambda: _limit_resources(config, uses_cuda),
         )
         os.close(to_child_r)
         os.close(from_child_w)
         if config.cgroup:
             # the worker is still importing torch: it runs nothing of the student's before this
             self._cgroup = cgroup.create(max_pids=config.max_processes,
-                                         memory_bytes=None if self.uses_cuda else config.memory_bytes)
+                                         memory_bytes=config.memory_bytes)
             if self._cgroup is not None:
                 self._cgroup.add(self._proc.pid)
         self._to_child, self._from_child = to_child_w, from_child_r
@@ -188,7 +189,7 @@ class Sandbox:
         except (ValueError, TypeError) as exc:
             self._kill()
             raise SubjectUnavailable(f"the sandbox sent a malformed start-up reply: {exc}") from None
-        if self.restarts == 0:
+        if self.starts == 1:
             self.confinement = [str(n) for n in reply.get("confinement", [])][:10]
             if self._cgroup is not None:
                 self.confinement.extend(self._cgroup.describe())
@@ -240,23 +241,50 @@ class Sandbox:
         header = self._read_exact(HEADER.size, deadline, timeout, doing)
         size = HEADER.unpack(header)[0]
         if size > self.config.max_message_bytes:
-            self._kill()
-            raise SubjectUnavailable(
+            raise self._fail(
                 f"the result was {size} bytes, over the limit of {self.config.max_message_bytes}"
             )
         return self._read_exact(size, deadline, timeout, doing)
+
+    def _fail(self, message: str) -> SubjectUnavailable:
+        """Kill the worker after a timeout or crash; the next check gets a fresh one."""
+        self._kill()
+        self.failures += 1
+        if self.failures > self.config.max_restarts:
+            self._broken = (f"{message}; after {self.failures} timeouts or crashes the remaining "
+                            "checks were not run")
+        return SubjectUnavailable(message)
+
+    def _over_memory(self) -> bool:
+        """Poll resident memory where no cgroup limits it (CUDA runs have no address limit)."""
+        limit = self.config.memory_bytes
+        if limit is None or self._cgroup is not None or self._proc is None:
+            return False
+        try:
+            status = Path(f"/proc/{self._proc.pid}/status").read_text()
+        except OSError:
+            return False
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024 > limit
+        return False
 
     def _read_exact(self, n: int, deadline: float, timeout: float, doing: str) -> bytes:
         chunks, left = [], n
         while left:
             wait = deadline - time.monotonic()
-            ready = select.select([self._from_child], [], [], max(wait, 0))[0] if wait > 0 else []
+            ready = (select.select([self._from_child], [], [], min(max(wait, 0), 0.25))[0]
+                     if wait > 0 else [])
+            if not ready and wait > 0:
+                if self.uses_cuda and self._over_memory():
+                    limit = (self.config.memory_bytes or 0) / GIB
+                    raise self._fail(f"memory limit {limit:g} GiB exceeded (resident) while {doing}")
+                continue
             if not ready:
-                self._kill()
-                raise SubjectUnavailable(f"timed out after {timeout:g} s while {doing}")
+                raise self._fail(f"timed out after {timeout:g} s while {doing}")
             chunk = os.read(self._from_child, min(left, 1 << 20))
             if not chunk:
-                raise SubjectUnavailable(f"the process exited while {doing} ({self._exit_reason()})")
+                raise self._fail(f"the process exited while {doing} ({self._exit_reason()})")
             chunks.append(chunk)
             left -= len(chunk)
         return b"".join(chunks)
@@ -294,13 +322,23 @@ class Sandbox:
         try:
             write_frame(self._to_child, wire.encode({"probe": probe, "args": args, "kwargs": kwargs}))
         except BrokenPipeError:
-            raise SubjectUnavailable(f"the process had exited ({self._exit_reason()})") from None
+            raise self._fail(f"the process had exited ({self._exit_reason()})") from None
         data = self._receive(timeout, "running the check")
         try:
             return Outcome.from_data(wire.decode(data, max_bytes=self.config.max_message_bytes))
         except wire.WireError as exc:
+            raise self._fail(f"the sandbox sent back something that is not a result: {exc}") from None
+
+    def recycle(self) -> None:
+        """End the current worker; the next check starts a fresh one (not counted as a failure)."""
+        self._kill()
+
+    def begin_exercise(self, exercise: str) -> None:
+        """On CUDA runs, give each exercise a fresh process: a device-side assert in one
+        exercise poisons the CUDA context for everything after it."""
+        if self.uses_cuda and self.exercise is not None and exercise != self.exercise:
             self._kill()
-            raise SubjectUnavailable(f"the sandbox sent back something that is not a result: {exc}") from None
+        self.exercise = exercise
 
     def start(self) -> None:
         """Start the worker now, so that errors in the student's cells are known up front."""
@@ -318,5 +356,12 @@ class SandboxSubject(Subject):
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
 
+    def begin_exercise(self, exercise: str) -> None:
+        self.sandbox.begin_exercise(exercise)
+
     def run(self, probe: str, *args: Any, **kwargs: Any) -> Outcome:
-        return self.sandbox.run(probe, list(args), kwargs)
+        outcome = self.sandbox.run(probe, list(args), kwargs)
+        if outcome.error is not None and any(
+                mark in outcome.error.message for mark in CUDA_POISON):
+            self.sandbox.recycle()  # the CUDA context is unusable now: start afresh
+        return outcome

@@ -88,6 +88,9 @@ class Subject:
     def begin(self, key: str, device: str) -> None:
         """Note that the check ``key`` on ``device`` starts (used by recording and replay)."""
 
+    def begin_exercise(self, exercise: str) -> None:
+        """Note that the checks of ``exercise`` start (the sandbox may start a fresh process)."""
+
     def outcome(self, name: str, *args: Any, **kwargs: Any) -> Outcome:
         """Call function ``name`` and return the whole outcome, errors included."""
         return self.run("call", name, *args, **kwargs)

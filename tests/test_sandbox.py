@@ -122,3 +122,53 @@ def test_submission_time_budget_stops_further_checks():
         time.sleep(0.6)
         with pytest.raises(SubjectUnavailable, match="whole time budget"):
             box.run("call", ["double", 1], {})
+
+
+PID_SOURCE = """
+import os
+def pid():
+    return os.getpid()
+def poison():
+    raise RuntimeError("CUDA error: device-side assert triggered")
+def hog():
+    block = bytearray(3 << 30)
+    return len(block)
+"""
+PID_CELLS = [{"id": "a", "source": PID_SOURCE}]
+
+
+def test_cuda_runs_give_each_exercise_a_fresh_process():
+    from autograder.sandbox import SandboxSubject
+
+    with Sandbox(PID_CELLS, config=FAST, uses_cuda=True) as box:
+        student = SandboxSubject(box)
+        student.begin_exercise("softmax")
+        first = student.pid()
+        assert student.pid() == first
+        student.begin_exercise("softmax_backward")
+        second = student.pid()
+        assert second != first
+        student.begin_exercise("softmax_backward")
+        assert student.pid() == second
+
+
+def test_a_cuda_error_gets_the_next_check_a_fresh_process():
+    from autograder.sandbox import SandboxSubject
+
+    with Sandbox(PID_CELLS, config=FAST) as box:
+        student = SandboxSubject(box)
+        before = student.pid()
+        with pytest.raises(StudentError, match="device-side assert"):
+            student.poison()
+        assert student.pid() != before
+        assert box.failures == 0
+
+
+def test_resident_memory_is_polled_where_no_cgroup_limits_it():
+    from dataclasses import replace
+
+    config = replace(FAST, memory_bytes=1 << 30, cgroup=False, check_timeout_s=30.0)
+    with Sandbox(PID_CELLS, config=config, uses_cuda=True) as box:
+        with pytest.raises(SubjectUnavailable, match="memory limit 1 GiB exceeded .resident."):
+            box.run("call", ["hog"], {})
+        assert box.run("call", ["pid"], {}).value > 0
