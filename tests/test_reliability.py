@@ -156,3 +156,22 @@ def test_deleted_cell_with_code_elsewhere_still_scores(tmp_path):
                            out_dir=tmp_path / "out")
     assert result.points == 10
     assert "used the cell that defines bce" in result.exercises[0].notice
+
+
+def test_files_named_like_python_or_pytest_hooks_are_never_loaded(tmp_path):
+    a1 = load_assignment("a1_logistic", SOLUTIONS)
+    folder = tmp_path / "submitted"
+    folder.mkdir()
+    trap = "import os\nos.makedirs({!r}, exist_ok=True)\nraise SystemExit('loaded!')\n"
+    marker = tmp_path / "was_loaded"
+    for name in ("conftest.py", "torch.py", "sitecustomize.py", "usercustomize.py"):
+        (folder / name).write_text(trap.format(str(marker)))
+    (folder / "pytest.ini").write_text("[pytest]\naddopts = --this-breaks-pytest\n")
+    (folder / "evil.pth").write_text(f"import os; os.makedirs({str(marker)!r})\n")
+    (folder / "zz_good.py").write_text(GOOD)
+    found = discover([folder], "a1_logistic")
+    results = grade_batch(found, assignment=a1, config=CPU, out_dir=tmp_path / "out")
+    by_student = {r.student: r for r in results}
+    assert by_student["zz_good"].points == 10
+    assert by_student["torch"].points == 0  # graded as a (wrong) submission, nothing more
+    assert not marker.exists()
