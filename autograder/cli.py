@@ -14,7 +14,7 @@ from rich.table import Table
 from autograder.course import CourseError, available, find_solutions_dir, load_assignment
 from autograder.grading import GradeConfig, discover, grade_batch
 from autograder.results import SubmissionResult
-from autograder.sandbox import GIB, SandboxConfig
+from autograder.sandbox import GIB, SandboxConfig, SandboxStartError
 
 DEVICE_CHOICES = ("cpu", "cuda")
 
@@ -112,6 +112,8 @@ def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: P
                                   on_result=advance, rerun=rerun)
         except CourseError as exc:
             raise click.ClickException(f"the checks of {assignment} are broken: {exc}") from None
+        except SandboxStartError as exc:
+            raise click.ClickException(f"grading stopped, results so far are in {out_dir}: {exc}") from None
     console.print(summary_table(results, spec.name, width=console.width))
     errors = [r for r in results if r.status == "error"]
     console.print(f"{len(results)} graded, {len(errors)} with errors. "

@@ -159,8 +159,17 @@ def assert_equal(got: Any, want: Any, *, what: str, hint: str = "",
              + _inputs_text(inputs) + (f" {hint}" if hint else ""))
 
 
+TAMPERING = frozenset({"DisableTorchFunction", "DisableTorchFunctionSubclass",
+                       "_disabled_torch_function_impl", "_push_on_torch_function_stack",
+                       "_pop_torch_function_stack", "_set_torch_function_mode"})
+
+
 def assert_no_builtin(outcome: Outcome, forbidden: Iterable[str], *, what: str, instead: str) -> None:
-    """Fail if the student called any torch function in ``forbidden``."""
+    """Fail if the student called any torch function in ``forbidden``, or hid its calls."""
+    hidden = sorted(TAMPERING & outcome.torch_calls)
+    if hidden:
+        fail(f"{what} switches off PyTorch's function hooks ({', '.join(hidden)}), so the grader "
+             f"cannot see which built-ins it calls; that counts as using one. {instead}")
     used = sorted(set(forbidden) & outcome.torch_calls)
     if used:
         names = ", ".join(f"{name}" for name in used)

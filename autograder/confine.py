@@ -72,7 +72,8 @@ def _handled_fs(abi: int) -> int:
     return handled  # IOCTL_DEV (ABI 5) is left unhandled: CUDA drives the GPU through ioctls
 
 
-def apply_landlock(*, read: list[str], write: list[str]) -> LandlockResult:
+def apply_landlock(*, read: list[str], write: list[str], devices: tuple[str, ...] = ("/dev",)
+                   ) -> LandlockResult:
     """Restrict this process to reading ``read`` and writing ``write``; deny TCP and scopes."""
     abi = abi_version()
     if abi <= 0:
@@ -88,7 +89,8 @@ def apply_landlock(*, read: list[str], write: list[str]) -> LandlockResult:
     if ruleset < 0:
         return LandlockResult(abi, False, f"Landlock ruleset refused: {os.strerror(ctypes.get_errno())}")
     try:
-        for paths, access in ((read, READ_ONLY), (write, handled)):
+        for paths, access in ((read, READ_ONLY), (write, handled),
+                              (list(devices), READ_ONLY | WRITE_FILE)):
             for path in paths:
                 _allow(libc, ruleset, path, access & handled)
         if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
@@ -152,3 +154,53 @@ def drop_capabilities() -> str | None:
     if libc.syscall(126 if platform.machine() == "x86_64" else 91, ctypes.byref(header), data) != 0:
         return f"could not drop capabilities: {os.strerror(ctypes.get_errno())}"
     return "root capabilities dropped (uid 0 without privileges)"
+
+
+CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
+_STATVFS_TO_MS = {2: MS_NOSUID, 4: MS_NODEV, 8: MS_NOEXEC, 1024: MS_NOATIME, 2048: MS_NODIRATIME,
+                  4096: MS_RELATIME}
+
+
+def _mount_points() -> list[str]:
+    points = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+        for line in handle:
+            fields = line.split()
+            if len(fields) > 4:
+                points.append(fields[4].encode().decode("unicode_escape"))
+    return points
+
+
+def isolate_namespaces(scratch: str) -> list[str]:
+    """As root, enter private mount and network namespaces: every mount read-only but scratch,
+    and no network at all. Covers what Landlock does not: chmod, utime, xattrs, UDP."""
+    if os.geteuid() != 0:
+        return []
+    libc = _libc()
+    done = []
+    if libc.unshare(CLONE_NEWNET) == 0:
+        done.append("own network namespace (no network, UDP included)")
+    if libc.unshare(CLONE_NEWNS) != 0:
+        return done
+    if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        return done
+    if libc.mount(scratch.encode(), scratch.encode(), None, MS_BIND, None) != 0:
+        return done
+    os.chdir(scratch)  # enter scratch through the new, writable mount
+    failed = 0
+    for point in _mount_points():
+        if point == scratch:
+            continue
+        try:
+            flags = os.statvfs(point).f_flag
+        except OSError:
+            continue
+        keep = sum(ms for st, ms in _STATVFS_TO_MS.items() if flags & st)
+        if libc.mount(None, point.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, None) != 0:
+            failed += 1
+    done.append("own mount namespace, every mount read-only but scratch"
+                + (f" ({failed} mounts could not be made read-only)" if failed else ""))
+    return done

@@ -105,7 +105,8 @@ def grade_submission(submission: Submission, *, assignment: Assignment,
                  deny=(assignment.directory.parent,)) as sandbox:
         sandbox.start()
         result.protections.extend(sandbox.confinement)
-        plugin = CheckPlugin(student=SandboxSubject(sandbox), reference=_reference(assignment),
+        plugin = CheckPlugin(student=SandboxSubject(sandbox, names=extraction.names),
+                             reference=_reference(assignment),
                              devices=config.devices, problems=dict(extraction.problems))
         runs = run_checks(check_files(assignment, include_hidden=config.include_hidden), plugin)
         result.stdout, result.stderr = sandbox.stdout.text(), sandbox.stderr.text()

@@ -46,6 +46,7 @@ class CallRecorder(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         if name == "__get__":  # property access such as .shape or .device
             name = getattr(getattr(func, "__self__", None), "__name__", "")
+        name = name.split(".")[0]  # an aten overload such as _softmax.default counts as _softmax
         self.names.add(name)
         if name in MOVE_METHODS and args and id(args[0]) in self._watched:
             self.moved.add(id(args[0]))

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,11 @@ class SandboxConfig:
     max_processes: int = 64
     landlock: bool = True
     cgroup: bool = True
+
+
+class SandboxStartError(RuntimeError):
+    """The worker failed before running any student code: a problem of the machine or the
+    configuration (e.g. a memory limit too small to import torch), never the student's."""
 
 
 @dataclass
@@ -133,7 +138,8 @@ class Sandbox:
         self._proc: subprocess.Popen[bytes] | None = None
         self._scratch: Path | None = None
         self._pumps: list[threading.Thread] = []
-        self._broken: str | None = None
+        self._broken: str | None = None  # the code could not even be loaded
+        self._exhausted: str | None = None  # this exercise used up its timeouts and crashes
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -185,14 +191,25 @@ class Sandbox:
                    "cuda": self.uses_cuda, "deny": self.deny}
         write_frame(self._to_child, json.dumps({"cells": self.cells, "confine": confine}).encode("utf-8"))
         try:
+            ready = json.loads(self._receive(self.config.startup_timeout_s, "starting the sandbox"))
+        except (SubjectUnavailable, ValueError) as exc:
+            self._kill()
+            raise SandboxStartError(
+                f"the sandbox worker failed before running any student code ({exc}); its "
+                f"error output ends with: {self.stderr.text()[-600:].strip() or '(nothing)'}. "
+                "Check --memory-gib (importing torch needs about 4 GiB of address space) and "
+                "that `python -I -m autograder.worker` runs on this machine."
+            ) from None
+        if self.starts == 1:
+            self.confinement = [str(n) for n in ready.get("confinement", [])][:10]
+            if self._cgroup is not None:
+                self.confinement.extend(self._cgroup.describe())
+        try:
             reply = json.loads(self._receive(self.config.startup_timeout_s, "loading your code"))
         except (ValueError, TypeError) as exc:
             self._kill()
             raise SubjectUnavailable(f"the sandbox sent a malformed start-up reply: {exc}") from None
         if self.starts == 1:
-            self.confinement = [str(n) for n in reply.get("confinement", [])][:10]
-            if self._cgroup is not None:
-                self.confinement.extend(self._cgroup.describe())
             for status in reply.get("cells", []):
                 if status.get("error"):
                     self.cell_errors[str(status["id"])] = status["error"]
@@ -251,8 +268,8 @@ class Sandbox:
         self._kill()
         self.failures += 1
         if self.failures > self.config.max_restarts:
-            self._broken = (f"{message}; after {self.failures} timeouts or crashes the remaining "
-                            "checks were not run")
+            self._exhausted = (f"not run: the previous {self.failures} checks of this exercise "
+                               f"timed out or crashed (the last: {message})")
         return SubjectUnavailable(message)
 
     def _over_memory(self) -> bool:
@@ -310,6 +327,8 @@ class Sandbox:
     def run(self, probe: str, args: list[Any], kwargs: dict[str, Any]) -> Outcome:
         if self._broken:
             raise SubjectUnavailable(self._broken)
+        if self._exhausted:
+            raise SubjectUnavailable(self._exhausted)
         remaining = self.remaining_s()
         if remaining <= 0:
             self._kill()
@@ -317,7 +336,10 @@ class Sandbox:
                 f"the submission used its whole time budget of {self.config.submission_timeout_s:g} s"
             )
         if self._proc is None:
-            self._start()
+            try:
+                self._start()
+            except SandboxStartError as exc:  # it started before: count it against the check
+                raise self._fail(str(exc)) from None
         timeout = min(self.config.check_timeout_s, remaining)
         try:
             write_frame(self._to_child, wire.encode({"probe": probe, "args": args, "kwargs": kwargs}))
@@ -336,8 +358,10 @@ class Sandbox:
     def begin_exercise(self, exercise: str) -> None:
         """On CUDA runs, give each exercise a fresh process: a device-side assert in one
         exercise poisons the CUDA context for everything after it."""
-        if self.uses_cuda and self.exercise is not None and exercise != self.exercise:
-            self._kill()
+        if exercise != self.exercise:
+            self.failures, self._exhausted = 0, None  # one exercise's crashes never cost another
+            if self.uses_cuda and self.exercise is not None:
+                self._kill()
         self.exercise = exercise
 
     def start(self) -> None:
@@ -353,14 +377,19 @@ class SandboxSubject(Subject):
 
     label = "student"
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, *, names: dict[str, frozenset[str]] | None = None) -> None:
         self.sandbox = sandbox
+        self.names = names or {}
+        self._static: frozenset[str] = frozenset()
 
     def begin_exercise(self, exercise: str) -> None:
         self.sandbox.begin_exercise(exercise)
+        self._static = self.names.get(exercise, frozenset())
 
     def run(self, probe: str, *args: Any, **kwargs: Any) -> Outcome:
         outcome = self.sandbox.run(probe, list(args), kwargs)
+        # what the source names, seen from here, joins what the untrusted recorder reported
+        outcome = replace(outcome, torch_calls=outcome.torch_calls | self._static)
         if outcome.error is not None and any(
                 mark in outcome.error.message for mark in CUDA_POISON):
             self.sandbox.recycle()  # the CUDA context is unusable now: start afresh

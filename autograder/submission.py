@@ -17,6 +17,7 @@ A ``.py`` submission is one cell that serves every exercise.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import re
@@ -45,10 +46,27 @@ class Extraction:
     problems: dict[str, str] = field(default_factory=dict)
     notices: dict[str, str] = field(default_factory=dict)
     sha256: str = ""
+    names: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def add(self, cell_id: str, source: str, exercises: list[str]) -> None:
-        self.cells.append({"id": cell_id, "source": _MAGIC.sub(r"\1# \2", source)})
+        source = _MAGIC.sub(r"\1# \2", source)
+        self.cells.append({"id": cell_id, "source": source})
         self.cell_exercises[cell_id] = exercises
+        for exercise in exercises:
+            self.names[exercise] = self.names.get(exercise, frozenset()) | attribute_names(source)
+
+
+def attribute_names(source: str) -> frozenset[str]:
+    """Every attribute the code names (``torch.softmax`` gives ``softmax``), found without running it.
+
+    Checked on the grading side alongside what the sandbox reports, so a built-in reached in a
+    way the in-sandbox recorder cannot see (dispatch switched off, ``torch.ops.aten``) still shows.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return frozenset()
+    return frozenset(node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute))
 
 
 def read_bytes(path: Path) -> bytes:

@@ -88,6 +88,8 @@ def confine_self(spec: dict[str, Any]) -> list[str]:
     from autograder import confine
 
     notes = []
+    if spec.get("namespaces", True) and spec.get("scratch"):
+        notes.extend(confine.isolate_namespaces(str(spec["scratch"])))
     if spec.get("landlock"):
         result = confine.apply_landlock(
             read=read_paths(cuda=bool(spec.get("cuda")), deny=list(spec.get("deny", []))),
@@ -121,9 +123,11 @@ def main(argv: list[str]) -> int:
     torch.set_num_threads(1)
     init = json.loads(read_frame(read_fd))
     confinement = confine_self(init.get("confine", {}))
+    # ready, before any student code: a worker that dies earlier is the machine's fault
+    write_frame(write_fd, json.dumps({"ready": True, "confinement": confinement}).encode("utf-8"))
     namespace, statuses = exec_cells(init["cells"])
     sys.stdout.flush()
-    write_frame(write_fd, json.dumps({"cells": statuses, "confinement": confinement}).encode("utf-8"))
+    write_frame(write_fd, json.dumps({"cells": statuses}).encode("utf-8"))
     while True:
         try:
             request = wire.decode(read_frame(read_fd))

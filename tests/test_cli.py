@@ -132,3 +132,12 @@ def test_broken_check_file_stops_with_a_clear_error(tmp_path):
     assert result.exit_code == 1
     assert "the checks of a1_logistic are broken" in result.output
     assert "hidden_checks.py" in result.output
+
+
+def test_a_sandbox_that_cannot_start_stops_the_batch_without_blaming_students(tmp_path):
+    result = grade("a1_logistic", REFERENCE, "--out", tmp_path / "out", "--devices", "cpu",
+                   "--memory-gib", "0.5")
+    assert result.exit_code == 1
+    assert "grading stopped" in result.output
+    assert "failed before running any student code" in result.output
+    assert "--memory-gib" in result.output
