@@ -100,6 +100,12 @@ def sweep(base: Path) -> None:
             stale.remove()
 
 
+def available() -> bool:
+    """Whether this process can make cgroups (cgroup v1 pids controller, writable)."""
+    base = _own_path("pids")
+    return base is not None and os.access(ROOT / "pids" / base.lstrip("/"), os.W_OK)
+
+
 def create(*, max_pids: int, memory_bytes: int | None) -> Cgroup | None:
     """Make a fresh group for one worker, or return None where cgroups cannot be used."""
     pids_base = _own_path("pids")

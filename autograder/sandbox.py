@@ -89,8 +89,22 @@ def _pump(stream: Any, sink: CapturedOutput) -> None:
         sink.feed(chunk)
 
 
-def _limit_resources(config: SandboxConfig, uses_cuda: bool) -> None:
+def _user_processes() -> int:
+    """Count this user's processes (RLIMIT_NPROC counts them all, not just the sandbox's)."""
+    uid, count = os.getuid(), 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                count += entry.stat().st_uid == uid
+            except OSError:
+                pass
+    return count
+
+
+def _limit_resources(config: SandboxConfig, uses_cuda: bool, nproc: int | None) -> None:
     """Run in the child between fork and exec: only async-signal-safe-ish rlimit calls."""
+    if nproc is not None:  # no cgroup: cap processes per user (root is exempt from this limit)
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CPU, (config.cpu_seconds, config.cpu_seconds))
     resource.setrlimit(resource.RLIMIT_FSIZE, (config.max_file_bytes, config.max_file_bytes))
@@ -166,11 +180,14 @@ class Sandbox:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         config, uses_cuda = self.config, self.uses_cuda
+        nproc = None
+        if os.geteuid() != 0 and not (config.cgroup and cgroup.available()):
+            nproc = _user_processes() + config.max_processes
         self._proc = subprocess.Popen(
             [sys.executable, "-I", "-m", "autograder.worker", str(to_child_r), str(from_child_w)],
             cwd=self._scratch, env=self._env(self._scratch), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(to_child_r, from_child_w),
-            start_new_session=True, preexec_fn=lambda: _limit_resources(config, uses_cuda),
+            start_new_session=True, preexec_fn=lambda: _limit_resources(config, uses_cuda, nproc),
         )
         os.close(to_child_r)
         os.close(from_child_w)
@@ -204,6 +221,12 @@ class Sandbox:
             self.confinement = [str(n) for n in ready.get("confinement", [])][:10]
             if self._cgroup is not None:
                 self.confinement.extend(self._cgroup.describe())
+            elif nproc is not None:
+                self.confinement.append(
+                    f"no cgroup: at most {config.max_processes} more processes for this user "
+                    "(RLIMIT_NPROC); processes that call setsid() may outlive the submission")
+            else:
+                self.confinement.append("no cgroup and running as root: no process count limit")
         try:
             reply = json.loads(self._receive(self.config.startup_timeout_s, "loading your code"))
         except (ValueError, TypeError) as exc:

@@ -172,3 +172,13 @@ def test_resident_memory_is_polled_where_no_cgroup_limits_it():
         with pytest.raises(SubjectUnavailable, match="memory limit 1 GiB exceeded .resident."):
             box.run("call", ["hog"], {})
         assert box.run("call", ["pid"], {}).value > 0
+
+
+def test_without_a_cgroup_the_results_say_what_is_missing():
+    from dataclasses import replace
+
+    with Sandbox(CELLS, config=replace(FAST, cgroup=False)) as box:
+        box.start()
+        text = "\n".join(box.confinement)
+    assert "cgroup: at most" not in text
+    assert ("no process count limit" in text) if os.geteuid() == 0 else ("RLIMIT_NPROC" in text)
