@@ -2,7 +2,6 @@
 
 import math
 
-import numpy as np
 import torch
 
 from autograder.checks import (
@@ -20,6 +19,7 @@ from autograder.checks import (
 from autograder.probes import ProbeCNN
 
 public = sibling(__file__)  # helpers shared with the public checks
+_floats = public._floats
 CONV_HINT = public.CONV_HINT
 _conv_hint = public._conv_hint
 LOSS_RTOL = public.LOSS_RTOL
@@ -88,25 +88,6 @@ def _train_spec(device, *, seed, n, batch_size, epochs, lr=0.1, momentum=0.9):
         "batch_size": batch_size, "lr": lr, "momentum": momentum, "epochs": epochs,
         "seed": seed, "device": device, "start_in_eval": False,
     }
-
-
-def _floats(values, what):
-    if isinstance(values, (torch.Tensor, np.ndarray)):
-        return [float(v) for v in torch.as_tensor(values).detach().cpu().double().flatten()]
-    if isinstance(values, (list, tuple)):
-        out = []
-        for i, v in enumerate(values):
-            if isinstance(v, (torch.Tensor, np.ndarray)) and torch.as_tensor(v).numel() == 1:
-                out.append(float(torch.as_tensor(v).detach().cpu().double().flatten()[0]))
-            elif isinstance(v, (int, float)) and not isinstance(v, bool):
-                out.append(float(v))
-            else:
-                fail(f"{what}: item {i} of the returned list is {kind(v)}, expected a number. "
-                     "Append loss.item() (a float) for each batch, and return one float per epoch.")
-        return out
-    fail(f"{what} returned {kind(values)}, expected a list with one float per epoch."
-         + (" Did you forget the return statement?" if values is None else ""))
-    return []
 
 
 @check("train_model", points=2)
