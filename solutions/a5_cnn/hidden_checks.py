@@ -16,9 +16,10 @@ from autograder.checks import (
     sibling,
     student_raises,
 )
-from autograder.probes import ProbeCNN
 
 public = sibling(__file__)  # helpers shared with the public checks
+_probe_state = public._probe_state
+_eval_spec = public._eval_spec
 _floats = public._floats
 CONV_HINT = public.CONV_HINT
 _conv_hint = public._conv_hint
@@ -73,12 +74,6 @@ def test_conv_output_size_kernel_that_just_fits(student, reference, device):
 
 
 # --- train_model --------------------------------------------------------------------------------
-
-
-def _probe_state(seed, dropout):
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return ProbeCNN(dropout).state_dict()
 
 
 def _train_spec(device, *, seed, n, batch_size, epochs, lr=0.1, momentum=0.9):
@@ -136,27 +131,6 @@ def test_train_model_runs_on_device(student, device):
 
 # --- evaluate -----------------------------------------------------------------------------------
 
-def _eval_spec(device, *, seed, n, batch_size, dropout=0.5, share_right=0.6):
-    state = _probe_state(seed, dropout)
-    candidates = rand(2 * n, 1, 8, 8, seed=seed + 1)
-    with torch.random.fork_rng(devices=[]):
-        model = ProbeCNN(dropout)
-    model.load_state_dict(state)
-    model.eval()
-    with torch.no_grad():
-        scores = model(candidates)
-    # Keep samples whose best score leads by a clear margin, so that rounding on another device
-    # (GPU convolutions may use TF32) cannot flip a prediction.
-    top2 = scores.topk(2, dim=1).values
-    clear = (top2[:, 0] - top2[:, 1]) > 0.01
-    X, predicted = candidates[clear][:n], scores.argmax(dim=1)[clear][:n]
-    if len(X) < n:
-        raise RuntimeError(f"seed {seed} gives only {len(X)} clear samples; pick another seed")
-    noise = randint(n, seed=seed + 2, high=10)
-    keep = rand(n, seed=seed + 3) < share_right
-    return {"state": state, "dropout": dropout, "X": X, "y": torch.where(keep, predicted, noise),
-            "batch_size": batch_size, "seed": seed, "device": device}
-
 
 def _as_number(got, what):
     if isinstance(got, torch.Tensor) and got.numel() == 1:
@@ -170,7 +144,7 @@ def _as_number(got, what):
 
 @check("evaluate", points=1)
 def test_evaluate_smaller_last_batch(student, reference, device):
-    spec = _eval_spec(device, seed=800, n=50, batch_size=16)
+    spec = _eval_spec(device, seed=800, n=50, batch_size=16, share_right=0.6)
     what = "evaluate on 50 samples in batches of 16 (the last batch has 2)"
     got = _as_number(student.run("evaluate", spec).unwrap()["accuracy"], what)
     want = _as_number(reference.run("evaluate", spec).unwrap()["accuracy"], what)
@@ -186,7 +160,7 @@ def test_evaluate_smaller_last_batch(student, reference, device):
 
 @check("evaluate", points=1)
 def test_evaluate_runs_on_device(student, device):
-    spec = _eval_spec(device, seed=810, n=24, batch_size=8)
+    spec = _eval_spec(device, seed=810, n=24, batch_size=8, share_right=0.6)
     got = student.run("evaluate", spec).unwrap()
     expect(got["forwards"] > 0, "evaluate never called the model on a batch.")
     expect(got["forward_devices"] == [device],
