@@ -43,12 +43,12 @@ def _conv_hint(got, size, kernel_size, stride=1, padding=0, dilation=1):
     return CONV_HINT
 
 
-def _conv_case(student, reference, size, kernel_size, stride=1, padding=0, dilation=1):
+def _conv_case(student, reference, size, kernel_size, stride=1, padding=0, dilation=1, note=""):
     args = dict(stride=stride, padding=padding, dilation=dilation)
     got = student.conv_output_size(size, kernel_size, **args)
     want = reference.conv_output_size(size, kernel_size, **args)
     call = (f"conv_output_size(size={size}, kernel_size={kernel_size}, stride={stride}, "
-            f"padding={padding}, dilation={dilation})")
+            f"padding={padding}, dilation={dilation}){note}")
     assert_equal(got, want, what=call,
                  hint=_conv_hint(got, size, kernel_size, stride, padding, dilation))
 
