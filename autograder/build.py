@@ -65,9 +65,20 @@ def record_public_answers(assignment: Assignment) -> str:
                           + "\n".join(failed))
     body = {
         "_generated": GENERATED.format(name=assignment.name, file="public_checks.py"),
+        "assignment": manifest(assignment),
         "records": dict(sorted(recorder.records.items())),
     }
     return json.dumps(body, indent=0) + "\n"
+
+
+def manifest(assignment: Assignment) -> dict[str, Any]:
+    """What ``grade check`` needs to grade a student's notebook without the solutions folder."""
+    return {
+        "name": assignment.name,
+        "setup": assignment.setup_source,
+        "exercises": [{"name": e.name, "points": e.points, "defines": list(e.defines)}
+                      for e in assignment.exercises],
+    }
 
 
 def build_files(assignment: Assignment) -> BuiltFiles:
@@ -108,7 +119,10 @@ def _same_record(a: Any, b: Any) -> bool:
 
 def _same_answers(old_text: str, new_text: str) -> bool:
     """Compare recordings by value, so float noise across torch versions is not staleness."""
-    old, new = json.loads(old_text)["records"], json.loads(new_text)["records"]
+    old_doc, new_doc = json.loads(old_text), json.loads(new_text)
+    if old_doc.get("assignment") != new_doc.get("assignment"):
+        return False
+    old, new = old_doc["records"], new_doc["records"]
     if old.keys() != new.keys():
         return False
     for key in new:

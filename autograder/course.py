@@ -137,6 +137,26 @@ def load_assignment(name: str, solutions_dir: Path) -> Assignment:
                       setup_source="\n\n".join(setup), reference_sources=sources)
 
 
+def assignment_from_manifest(expected: Path) -> Assignment:
+    """Read the assignment's outline recorded in ``expected.json`` (what students receive).
+
+    It names the exercises, their points and the functions they define, and the setup cell, so a
+    student's notebook can be graded with the public checks without the solutions folder.
+    """
+    import json
+
+    try:
+        outline = json.loads(expected.read_text(encoding="utf-8"))["assignment"]
+        exercises = tuple(Exercise(name=str(e["name"]), points=float(e["points"]),
+                                   defines=tuple(map(str, e["defines"])))
+                          for e in outline["exercises"])
+        return Assignment(name=str(outline["name"]), directory=expected.parent, exercises=exercises,
+                          setup_source=str(outline["setup"]), reference_sources={})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CourseError(f"{expected} has no usable assignment outline ({exc}); "
+                          "ask your instructor for a fresh copy of the assignment") from None
+
+
 def reference_namespace(assignment: Assignment) -> dict[str, Any]:
     """Execute the reference solution in a fresh namespace (trusted code, run in-process)."""
     from autograder.probes import register_source

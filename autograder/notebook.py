@@ -1,29 +1,60 @@
-"""The student's check cell: ``check("softmax")`` runs that exercise's public checks.
+"""The check cells: ``check("softmax")`` for students, ``check_all`` when nbgrader grades.
 
-It runs in the student's own kernel on the functions defined there, against reference answers
-recorded in ``expected.json`` next to the notebook (the reference code is not shipped). It shows
-a table (HTML in JupyterLab, text in a terminal) and returns the points as a float, which
-nbgrader counts as partial credit for the cell.
+``check`` runs in the student's own kernel on the functions defined there, against reference
+answers recorded in ``expected.json`` next to the notebook (the reference code is not shipped).
+
+Each check cell of the instructor's notebook rebinds ``check`` to ``check_all`` inside nbgrader's
+``### BEGIN HIDDEN TESTS`` region, so the released notebook runs the public checks only, while
+``nbgrader autograde`` (which restores the region) runs public and hidden checks against the
+reference solution found in the course's ``source/<assignment>/`` folder. Both show a table (HTML
+in JupyterLab, text in a terminal) with hidden checks only as counts, and return the points as a
+float, which nbgrader counts as partial credit for the cell. Nothing is written to stderr: nbgrader
+scores a grade cell with any stderr output as zero.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from autograder.course import Assignment, load_assignment, reference_namespace
 from autograder.plugin import CheckPlugin, run_checks
 from autograder.report import html_table, text_table
 from autograder.results import CheckRun, score_runs
-from autograder.subjects import LocalSubject, ReplaySubject
+from autograder.subjects import LocalSubject, ReplaySubject, Subject
 
 
 class ChecksNotFound(FileNotFoundError):
-    """The check files are not beside the notebook."""
+    """The check files are not where the notebook expects them."""
 
 
 def _student_namespace() -> dict[str, Any]:
     return vars(sys.modules["__main__"])
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Keep warnings and stray stderr writes out of the cell's output (nbgrader would score 0)."""
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _run(files: list[Path], *, exercise: str, student: Subject, reference: Subject,
+         devices: tuple[str, ...]) -> list[CheckRun]:
+    plugin = CheckPlugin(student=student, reference=reference, devices=devices,
+                         only=frozenset({exercise}))
+    with _quiet_stderr():
+        runs = run_checks(files, plugin)
+    if not runs:
+        raise ValueError(f"no checks for exercise '{exercise}' in {', '.join(map(str, files))}")
+    score_runs(runs)
+    return runs
 
 
 def run_public_checks(exercise: str, *, namespace: dict[str, Any], directory: Path,
@@ -39,14 +70,40 @@ def run_public_checks(exercise: str, *, namespace: dict[str, Any], directory: Pa
                 f"{needed.name} is not in {directory}. Open the notebook from its assignment "
                 "folder (the one holding public_checks.py and expected.json)."
             )
-    plugin = CheckPlugin(student=LocalSubject(namespace, "student"),
-                         reference=ReplaySubject(expected), devices=devices,
-                         only=frozenset({exercise}))
-    runs = run_checks([checks], plugin)
-    if not runs:
-        raise ValueError(f"no public checks for exercise '{exercise}' in {checks}")
-    score_runs(runs)
-    return runs
+    return _run([checks], exercise=exercise, student=LocalSubject(namespace, "student"),
+                reference=ReplaySubject(expected), devices=devices)
+
+
+def find_source(directory: Path) -> Path:
+    """Return the instructor's folder of the assignment graded in ``directory``.
+
+    ``directory`` is the source folder itself (running the instructor's notebook), or nbgrader's
+    ``autograded/<student>/<assignment>/``, whose course root holds ``source/<assignment>/``.
+    """
+    name = directory.name
+    candidates = [directory, *(parent / "source" / name for parent in directory.parents)]
+    for candidate in candidates:
+        if (candidate / f"{name}.ipynb").is_file() and (candidate / "hidden_checks.py").is_file():
+            return candidate
+    raise ChecksNotFound(
+        f"no source/{name}/ with {name}.ipynb and hidden_checks.py above {directory}: check_all "
+        "runs where nbgrader autogrades, in <course>/autograded/<student>/<assignment>/"
+    )
+
+
+_REFERENCES: dict[Path, LocalSubject] = {}
+
+
+def run_all_checks(exercise: str, *, namespace: dict[str, Any], directory: Path,
+                   devices: tuple[str, ...] = ("cpu", "cuda")) -> list[CheckRun]:
+    """Run public and hidden checks of ``exercise`` on ``namespace`` against the reference."""
+    source = find_source(directory.resolve())
+    assignment: Assignment = load_assignment(source.name, source.parent)
+    if assignment.notebook not in _REFERENCES:
+        _REFERENCES[assignment.notebook] = LocalSubject(reference_namespace(assignment), "reference")
+    return _run([assignment.public_checks, assignment.hidden_checks], exercise=exercise,
+                student=LocalSubject(namespace, "student"),
+                reference=_REFERENCES[assignment.notebook], devices=devices)
 
 
 def _in_ipython() -> bool:
@@ -54,11 +111,8 @@ def _in_ipython() -> bool:
     return bool(shell and getattr(shell, "get_ipython", lambda: None)())
 
 
-def check(exercise: str, *, directory: str | Path | None = None) -> float:
-    """Run the public checks of ``exercise``, show the results, and return the points earned."""
-    runs = run_public_checks(exercise, namespace=_student_namespace(),
-                             directory=Path(directory) if directory else Path.cwd())
-    title = f"{exercise} (public checks)"
+def show(runs: list[CheckRun], *, title: str) -> float:
+    """Display ``runs`` as a table (HTML in Jupyter, text elsewhere); return the points."""
     text = text_table(runs, title=title)
     if _in_ipython():
         from IPython.display import display
@@ -67,3 +121,17 @@ def check(exercise: str, *, directory: str | Path | None = None) -> float:
     else:
         print(text)
     return float(sum(r.points for r in runs))
+
+
+def check(exercise: str, *, directory: str | Path | None = None) -> float:
+    """Run the public checks of ``exercise``, show the results, and return the points earned."""
+    runs = run_public_checks(exercise, namespace=_student_namespace(),
+                             directory=Path(directory) if directory else Path.cwd())
+    return show(runs, title=f"{exercise} (public checks)")
+
+
+def check_all(exercise: str, *, directory: str | Path | None = None) -> float:
+    """Run public and hidden checks of ``exercise`` (grading); hidden ones are shown as counts."""
+    runs = run_all_checks(exercise, namespace=_student_namespace(),
+                          directory=Path(directory) if directory else Path.cwd())
+    return show(runs, title=f"{exercise} (all checks)")

@@ -1,17 +1,27 @@
-"""Render check results for people: a text table, an HTML table, and the grade summary."""
+"""Render check results for people: text and HTML tables, and the per-student feedback page.
+
+What a student may see: every public check in full (name, device, points, and for failures the
+input, expected vs got and a hint), and hidden checks only as counts and points. A hidden check's
+name, inputs and messages never appear in anything rendered here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from jinja2 import Environment
 
-from autograder.results import CheckRun
+from autograder.results import CheckRun, SubmissionResult
 
-_HTML = Environment(autoescape=True).from_string("""
+_ENV = Environment(autoescape=True)
+_ENV.filters["pts"] = lambda value: f"{value:g}"
+
+_TABLE = _ENV.from_string("""
 <div class="autograder-report">
-<p><b>{{ title }}</b>: {{ "%g"|format(points) }} / {{ "%g"|format(max_points) }} points
+<p><b>{{ title }}</b>: {{ points|pts }} / {{ max_points|pts }} points
 {%- if all_passed %} &mdash; all {{ ran }} checks passed.{% endif %}</p>
+{%- if runs %}
 <table>
 <thead><tr><th>check</th><th>device</th><th>result</th><th>points</th><th>what to fix</th></tr></thead>
 <tbody>
@@ -20,12 +30,57 @@ _HTML = Environment(autoescape=True).from_string("""
 <td><code>{{ r.name }}</code></td><td>{{ r.device }}</td>
 <td style="color: {{ 'green' if r.passed else ('gray' if r.skipped else 'firebrick') }}">
 {{ 'passed' if r.passed else ('skipped' if r.skipped else 'FAILED') }}</td>
-<td>{{ "%g"|format(r.points) }} / {{ "%g"|format(r.max_points) }}</td>
+<td>{{ r.points|pts }} / {{ r.max_points|pts }}</td>
 <td style="text-align: left; white-space: pre-wrap">{{ r.message }}</td>
 </tr>
 {%- endfor %}
-</tbody></table></div>
+</tbody></table>
+{%- endif %}
+{%- if hidden %}
+<p>Hidden checks: {{ hidden.passed }} of {{ hidden.ran }} passed, {{ hidden.points|pts }} /
+{{ hidden.max_points|pts }} points.{% if hidden.skipped %} {{ hidden.skipped }} skipped.{% endif %}</p>
+{%- endif %}
+</div>
 """)
+
+_PAGE = _ENV.from_string("""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{{ r.assignment }}: feedback for {{ r.student }}</title>
+<style>
+body { font-family: system-ui, sans-serif; max-width: 60em; margin: 2em auto; line-height: 1.4 }
+table { border-collapse: collapse } td, th { border: 1px solid #ccc; padding: .3em .6em }
+pre { background: #f6f6f6; padding: .6em; white-space: pre-wrap }
+.problem { color: firebrick }
+</style></head><body>
+<h1>{{ r.assignment }}: {{ r.points|pts }} / {{ r.max_points|pts }} points</h1>
+<p>Feedback for <b>{{ r.student }}</b>.</p>
+{%- if r.error %}<p class="problem">{{ r.error }}</p>{% endif %}
+<table>
+<thead><tr><th>exercise</th><th>points</th><th>note</th></tr></thead>
+<tbody>
+{%- for e in r.exercises %}
+<tr><td><code>{{ e.exercise }}</code></td><td>{{ e.points|pts }} / {{ e.max_points|pts }}</td>
+<td>{{ e.problem or e.notice or '' }}</td></tr>
+{%- endfor %}
+</tbody></table>
+{%- for e, table, cell_error in sections %}
+<h2><code>{{ e.exercise }}</code></h2>
+{%- if cell_error %}<p>Running your cell failed:</p><pre>{{ cell_error }}</pre>{% endif %}
+{{ table|safe }}
+{%- endfor %}
+</body></html>
+""")
+
+
+@dataclass(frozen=True)
+class HiddenSummary:
+    """Hidden checks, counted: all a student learns about them."""
+
+    ran: int
+    passed: int
+    skipped: int
+    points: float
+    max_points: float
 
 
 def status(run: CheckRun) -> str:
@@ -36,26 +91,60 @@ def totals(runs: Sequence[CheckRun]) -> tuple[float, float]:
     return sum(r.points for r in runs), sum(r.max_points for r in runs)
 
 
-def html_table(runs: Sequence[CheckRun], *, title: str) -> str:
-    """An HTML table for JupyterLab."""
-    points, max_points = totals(runs)
+def hidden_summary(runs: Sequence[CheckRun]) -> HiddenSummary | None:
+    hidden = [r for r in runs if r.hidden]
+    if not hidden:
+        return None
+    ran = [r for r in hidden if not r.skipped]
+    points, max_points = totals(hidden)
+    return HiddenSummary(ran=len(ran), passed=sum(r.passed for r in ran),
+                         skipped=len(hidden) - len(ran), points=points, max_points=max_points)
+
+
+def _all_passed(runs: Sequence[CheckRun]) -> bool:
     ran = [r for r in runs if not r.skipped]
-    shown = list(runs) if not ran or not all(r.passed for r in ran) else []
-    return _HTML.render(title=title, points=points, max_points=max_points, runs=shown,
-                        all_passed=bool(ran) and all(r.passed for r in ran), ran=len(ran))
+    return bool(ran) and all(r.passed for r in ran)
+
+
+def html_table(runs: Sequence[CheckRun], *, title: str) -> str:
+    """An HTML table for JupyterLab: public checks in full (when one failed), hidden counted."""
+    points, max_points = totals(runs)
+    public = [r for r in runs if not r.hidden]
+    all_passed = _all_passed(runs)
+    return _TABLE.render(title=title, points=points, max_points=max_points,
+                         runs=[] if all_passed else public, all_passed=all_passed,
+                         ran=sum(not r.skipped for r in runs),
+                         hidden=None if all_passed else hidden_summary(runs))
 
 
 def text_table(runs: Sequence[CheckRun], *, title: str) -> str:
     """A plain-text table for terminals; when everything passed, one line says so."""
     points, max_points = totals(runs)
-    ran = [r for r in runs if not r.skipped]
     head = f"{title}: {points:g} / {max_points:g} points"
-    if ran and all(r.passed for r in ran):
-        return f"{head}, all {len(ran)} checks passed."
-    width = max((len(r.name) for r in runs), default=5)
+    if _all_passed(runs):
+        return f"{head}, all {sum(not r.skipped for r in runs)} checks passed."
+    public = [r for r in runs if not r.hidden]
+    width = max((len(r.name) for r in public), default=5)
     lines = [head]
-    for r in runs:
+    for r in public:
         lines.append(f"  {status(r):7} {r.name:<{width}} {r.device:<4} {r.points:g}/{r.max_points:g}")
         if r.message and not r.passed:
             lines.extend(f"          {line}" for line in r.message.splitlines())
+    hidden = hidden_summary(runs)
+    if hidden is not None:
+        lines.append(f"  hidden checks: {hidden.passed} of {hidden.ran} passed, "
+                     f"{hidden.points:g}/{hidden.max_points:g} points"
+                     + (f", {hidden.skipped} skipped" if hidden.skipped else ""))
     return "\n".join(lines)
+
+
+def feedback_page(result: SubmissionResult) -> str:
+    """A standalone HTML page for one student: score per exercise, what failed and why."""
+    sections = []
+    for exercise in result.exercises:
+        runs = [r for r in result.checks if r.exercise == exercise.exercise]
+        table = html_table(runs, title=f"{exercise.exercise} checks") if runs else ""
+        cell_error = exercise.cell_error
+        if exercise.points < exercise.max_points or cell_error:
+            sections.append((exercise, table, cell_error))
+    return _PAGE.render(r=result, sections=sections)
