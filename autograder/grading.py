@@ -32,7 +32,7 @@ from autograder.results import (
     write_submission,
 )
 from autograder.sandbox import Sandbox, SandboxConfig, SandboxSubject, protections
-from autograder.subjects import LocalSubject
+from autograder.subjects import LocalSubject, Subject
 from autograder.submission import SubmissionError, extract
 
 SUFFIXES = (".ipynb", ".py")
@@ -82,9 +82,13 @@ def check_files(assignment: Assignment, *, include_hidden: bool) -> list[Path]:
     return files
 
 
-def grade_submission(submission: Submission, *, assignment: Assignment,
-                     config: GradeConfig) -> SubmissionResult:
-    """Grade one file; problems with the file become the result's ``error``, never an exception."""
+def grade_submission(submission: Submission, *, assignment: Assignment, config: GradeConfig,
+                     reference: Subject | None = None) -> SubmissionResult:
+    """Grade one file; problems with the file become the result's ``error``, never an exception.
+
+    ``reference`` defaults to the reference solution run in this process; ``grade check`` passes
+    the answers recorded in ``expected.json`` instead (with ``include_hidden`` off).
+    """
     started = time.monotonic()
     uses_cuda = cuda_skip_reason(config.devices) is None
     result = SubmissionResult(
@@ -106,7 +110,7 @@ def grade_submission(submission: Submission, *, assignment: Assignment,
         sandbox.start()
         result.protections.extend(sandbox.confinement)
         plugin = CheckPlugin(student=SandboxSubject(sandbox, names=extraction.names),
-                             reference=_reference(assignment),
+                             reference=reference or _reference(assignment),
                              devices=config.devices, problems=dict(extraction.problems))
         runs = run_checks(check_files(assignment, include_hidden=config.include_hidden), plugin)
         result.stdout, result.stderr = sandbox.stdout.text(), sandbox.stderr.text()
