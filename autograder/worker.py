@@ -1,8 +1,9 @@
 """The sandbox side: run a submission's cells, then answer probe requests over a pipe.
 
-Started by :mod:`autograder.sandbox` as ``python -I -m autograder.worker READ_FD WRITE_FD``.
-Everything here is untrusted once the student's code has run: the parent treats what comes back
-as data only and decides nothing from this process's word.
+Started by :mod:`autograder.sandbox` as ``python -I -m autograder.worker READ_FD WRITE_FD`` (a
+cold start), or forked by the fork server in :mod:`autograder.zygote` (a warm start). Both end in
+:func:`serve`. Everything here is untrusted once the student's code has run: the parent treats
+what comes back as data only and decides nothing from this process's word.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import resource
 import struct
 import sys
 from typing import Any
@@ -101,20 +103,40 @@ def confine_self(spec: dict[str, Any]) -> list[str]:
     return notes
 
 
-def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this process if the grader dies (kill -9 of `grade`)."""
+def die_with_parent(parent: int | None = None) -> None:
+    """Ask the kernel to SIGKILL this process if its parent dies (kill -9 of `grade`).
+
+    ``parent`` is the pid the parent had before this process could have been orphaned (a forked
+    child knows it from before the fork); by default, the parent now.
+    """
     import ctypes
     import signal
 
-    parent = os.getppid()
+    parent = os.getppid() if parent is None else parent
     ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the grader died before the request took effect
+    if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(1)
 
 
+def apply_rlimits(limits: dict[str, int]) -> None:
+    """Set each ``RLIMIT_<NAME>`` in ``limits`` (soft and hard), in the order given."""
+    for name, value in limits.items():
+        resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
+
+
 def main(argv: list[str]) -> int:
+    """Cold start: ``python -I -m autograder.worker READ_FD WRITE_FD``, limits set by the parent."""
     read_fd, write_fd = int(argv[1]), int(argv[2])
     die_with_parent()
+    return serve(read_fd, write_fd)
+
+
+def serve(read_fd: int, write_fd: int) -> int:
+    """Confine this process, run the cells, then answer probes until the parent hangs up.
+
+    The caller has already given the process its own session, its cgroup, its limits, its
+    environment and its scratch directory: nothing of the student's has run yet.
+    """
     import torch
 
     from autograder import wire
