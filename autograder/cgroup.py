@@ -41,9 +41,12 @@ class Cgroup:
     memory_bytes: int | None
 
     def add(self, pid: int) -> None:
-        for group in (self.pids, self.memory):
-            if group is not None:
-                (group / "cgroup.procs").write_text(str(pid))
+        for path in self.procs_files():
+            path.write_text(str(pid))
+
+    def procs_files(self) -> list[Path]:
+        """The files a process writes its own pid to, to join the group (a warm worker does)."""
+        return [group / "cgroup.procs" for group in (self.pids, self.memory) if group is not None]
 
     def pids_in(self) -> list[int]:
         try:

@@ -1,16 +1,18 @@
 """The parent side of the sandbox: start, feed, time and kill the process running student code.
 
-One worker process runs one submission. It starts with ``python -I`` in an empty scratch
-directory with a scrubbed environment and resource limits, in its own process group. Each probe
-has a wall-clock deadline; a worker that misses it is killed with its whole group and a fresh one
-is started for the next check, so one hang costs one check.
+One worker process runs one submission, in an empty scratch directory with a scrubbed
+environment and resource limits, in its own session and cgroup. It is forked from the fork server
+of :mod:`autograder.zygote`, which has torch imported already (a warm start), or, with
+``warm=False`` or when the fork server is unavailable, started as ``python -I -m autograder.worker``
+(a cold start, seconds slower). Each probe has a wall-clock deadline; a worker that misses it is
+killed with its whole group and a fresh one is started for the next check, so one hang costs one
+check.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import select
 import shutil
 import signal
@@ -23,12 +25,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from autograder import cgroup, wire
+from autograder import cgroup, wire, zygote
 from autograder.subjects import Outcome, Subject, SubjectUnavailable
-from autograder.worker import HEADER, write_frame
+from autograder.worker import HEADER, apply_rlimits, write_frame
 
 GIB = 1 << 30
 CUDA_POISON = ("CUDA error", "device-side assert", "CUBLAS_STATUS", "cuDNN error")
+WARM_NOTE = ("warm start: forked from the fork server (torch preloaded, shared copy-on-write; the "
+             "cgroup memory limit counts only the pages this worker touches itself)")
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class SandboxConfig:
     max_processes: int = 64
     landlock: bool = True
     cgroup: bool = True
+    warm: bool = True  # fork workers from a fork server; False: start each with python -I
 
 
 class SandboxStartError(RuntimeError):
@@ -101,16 +106,88 @@ def _user_processes() -> int:
     return count
 
 
-def _limit_resources(config: SandboxConfig, uses_cuda: bool, nproc: int | None) -> None:
-    """Run in the child between fork and exec: only async-signal-safe-ish rlimit calls."""
+def _rlimits(config: SandboxConfig, uses_cuda: bool, nproc: int | None) -> dict[str, int]:
+    """The worker's ``RLIMIT_<NAME>`` values, in the order they are set."""
+    limits = {}
     if nproc is not None:  # no cgroup: cap processes per user (root is exempt from this limit)
-        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CPU, (config.cpu_seconds, config.cpu_seconds))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (config.max_file_bytes, config.max_file_bytes))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (config.max_open_files, config.max_open_files))
+        limits["NPROC"] = nproc
+    limits.update(CORE=0, CPU=config.cpu_seconds, FSIZE=config.max_file_bytes,
+                  NOFILE=config.max_open_files)
     if config.memory_bytes is not None and not uses_cuda:  # CUDA reserves huge virtual ranges
-        resource.setrlimit(resource.RLIMIT_AS, (config.memory_bytes, config.memory_bytes))
+        limits["AS"] = config.memory_bytes
+    return limits
+
+
+def _base_env() -> dict[str, str]:
+    """The variables every worker and the fork server get; nothing of the grader's own."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "OMP_NUM_THREADS": "1",  # read when torch loads: also keeps the fork server one thread
+        "MKL_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def _zygote_env() -> dict[str, str]:
+    return {**_base_env(), "CUDA_VISIBLE_DEVICES": ""}  # it must never touch a GPU anyway
+
+
+class _ColdWorker:
+    """A worker the grader started itself, ``python -I -m autograder.worker``."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def release(self) -> None:
+        self.popen.wait()
+
+
+class _WarmWorker:
+    """A worker forked by the fork server, which reports its exit status and reaps it."""
+
+    def __init__(self, pid: int, status_fd: int, server: zygote.Zygote) -> None:
+        self.pid = pid
+        self.server = server
+        self._status = status_fd
+        self._code: int | None = None
+
+    def wait(self, timeout: float) -> int | None:
+        if self._code is None and self._status >= 0:
+            if not select.select([self._status], [], [], timeout)[0]:
+                return None
+            data = os.read(self._status, zygote.STATUS.size)  # empty: the fork server died
+            if len(data) == zygote.STATUS.size:
+                self._code = zygote.STATUS.unpack(data)[0]
+            os.close(self._status)
+            self._status = -1
+        return self._code
+
+    def release(self) -> None:
+        self.wait(5)
+        self.server.reap(self.pid)  # until now its zombie kept the pid (and group id) from reuse
+        if self._status >= 0:
+            os.close(self._status)
+            self._status = -1
+
+
+class _NotReady(Exception):
+    """The worker stopped or failed before running any student code."""
+
+
+def _start_error(exc: _NotReady) -> SandboxStartError:
+    return SandboxStartError(
+        f"the sandbox worker failed before running any student code ({exc}). "
+        "Check --memory-gib (importing torch needs about 4 GiB of address space) and "
+        "that `python -I -m autograder.worker` runs on this machine.")
 
 
 def protections(config: SandboxConfig, *, uses_cuda: bool) -> list[str]:
@@ -149,84 +226,143 @@ class Sandbox:
         self.starts = 0
         self.failures = 0
         self.exercise: str | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: _ColdWorker | _WarmWorker | None = None
         self._scratch: Path | None = None
+        self._to_child = self._from_child = -1
+        self._streams: list[Any] = []
         self._pumps: list[threading.Thread] = []
+        self._nproc: int | None = None
+        self._launch_note: str | None = None  # how the current worker was started, if noteworthy
+        self._cold_reason: str | None = None  # why this submission's workers start cold
         self._broken: str | None = None  # the code could not even be loaded
         self._exhausted: str | None = None  # this exercise used up its timeouts and crashes
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def _env(self, scratch: Path) -> dict[str, str]:
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(scratch),
-            "TMPDIR": str(scratch),
-            "LANG": "C.UTF-8",
-            "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-            "MPLBACKEND": "Agg",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
+        env = {**_base_env(), "HOME": str(scratch), "TMPDIR": str(scratch)}
         if not self.uses_cuda:
             env["CUDA_VISIBLE_DEVICES"] = ""
         elif "CUDA_VISIBLE_DEVICES" in os.environ:
             env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
         return env
 
-    def _start(self) -> None:
-        self.starts += 1
+    def _launch(self, *, warm: bool) -> None:
+        """Start a worker: forked by the fork server if ``warm`` and it can, else cold."""
+        config = self.config
         self._scratch = Path(tempfile.mkdtemp(prefix="grade-scratch-"))
-        to_child_r, to_child_w = os.pipe()
-        from_child_r, from_child_w = os.pipe()
-        config, uses_cuda = self.config, self.uses_cuda
-        nproc = None
+        self._nproc = None
         if os.geteuid() != 0 and not (config.cgroup and cgroup.available()):
-            nproc = _user_processes() + config.max_processes
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "autograder.worker", str(to_child_r), str(from_child_w)],
-            cwd=self._scratch, env=self._env(self._scratch), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(to_child_r, from_child_w),
-            start_new_session=True, preexec_fn=lambda: _limit_resources(config, uses_cuda, nproc),
-        )
-        os.close(to_child_r)
-        os.close(from_child_w)
+            self._nproc = _user_processes() + config.max_processes
+        limits = _rlimits(config, self.uses_cuda, self._nproc)
         if config.cgroup:
-            # the worker is still importing torch: it runs nothing of the student's before this
             self._cgroup = cgroup.create(max_pids=config.max_processes,
                                          memory_bytes=config.memory_bytes)
-            if self._cgroup is not None:
-                self._cgroup.add(self._proc.pid)
-        self._to_child, self._from_child = to_child_w, from_child_r
-        self._pumps = [
-            threading.Thread(target=_pump, args=(self._proc.stdout, self.stdout), daemon=True),
-            threading.Thread(target=_pump, args=(self._proc.stderr, self.stderr), daemon=True),
-        ]
+        to_child_r, self._to_child = os.pipe()
+        self._from_child, from_child_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        self._streams = [open(out_r, "rb"), open(err_r, "rb")]  # noqa: SIM115 - closed in _kill
+        theirs = [out_w, err_w, to_child_r, from_child_w]
+        self._launch_note = None
+        try:
+            self._proc = self._fork(theirs, limits) if warm else None
+            if self._proc is None:
+                self._proc = self._spawn(theirs, limits)
+                if self._cgroup is not None:
+                    # the worker is still importing torch: it runs nothing of the student's before this
+                    self._cgroup.add(self._proc.pid)
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        self._pumps = [threading.Thread(target=_pump, args=(stream, sink), daemon=True)
+                       for stream, sink in zip(self._streams, (self.stdout, self.stderr), strict=True)]
         for pump in self._pumps:
             pump.start()
-        confine = {"landlock": config.landlock, "scratch": str(self._scratch),
+
+    def _fork(self, theirs: list[int], limits: dict[str, int]) -> _WarmWorker | None:
+        """Ask the fork server for a worker; None (and a note) where it cannot give one."""
+        if self._scratch is None:
+            return None
+        spec = {"env": self._env(self._scratch), "cwd": str(self._scratch), "rlimits": limits,
+                "cgroup": [str(p) for p in self._cgroup.procs_files()] if self._cgroup else []}
+        status_r, status_w = os.pipe()
+        try:
+            server = zygote.shared(env=_zygote_env(), startup_timeout_s=self.config.startup_timeout_s)
+            pid = server.spawn(spec, [*theirs, status_w])
+        except zygote.ZygoteUnavailable as exc:
+            os.close(status_r)
+            self._launch_note = f"fork server unavailable ({exc}): this worker was started cold"
+            return None
+        finally:
+            os.close(status_w)
+        self._launch_note = WARM_NOTE
+        return _WarmWorker(pid, status_r, server)
+
+    def _spawn(self, theirs: list[int], limits: dict[str, int]) -> _ColdWorker:
+        out_w, err_w, to_child_r, from_child_w = theirs
+        return _ColdWorker(subprocess.Popen(
+            [sys.executable, "-I", "-m", "autograder.worker", str(to_child_r), str(from_child_w)],
+            cwd=self._scratch, env=self._env(self._scratch or Path("/")), stdin=subprocess.DEVNULL,
+            stdout=out_w, stderr=err_w, pass_fds=(to_child_r, from_child_w),
+            start_new_session=True, preexec_fn=lambda: apply_rlimits(limits),
+        ))
+
+    def _await_ready(self) -> dict[str, Any]:
+        """Send the start-up frame and wait for the worker's word that it is confined."""
+        confine = {"landlock": self.config.landlock, "scratch": str(self._scratch),
                    "cuda": self.uses_cuda, "deny": self.deny}
-        write_frame(self._to_child, json.dumps({"cells": self.cells, "confine": confine}).encode("utf-8"))
+        try:
+            write_frame(self._to_child, json.dumps({"cells": self.cells, "confine": confine}).encode("utf-8"))
+        except BrokenPipeError:
+            pass  # it is gone already: the read below says how
         try:
             ready = json.loads(self._receive(self.config.startup_timeout_s, "starting the sandbox"))
+            if not isinstance(ready, dict):
+                raise ValueError(f"a {type(ready).__name__}, not a ready message")
         except (SubjectUnavailable, ValueError) as exc:
             self._kill()
-            raise SandboxStartError(
-                f"the sandbox worker failed before running any student code ({exc}); its "
-                f"error output ends with: {self.stderr.text()[-600:].strip() or '(nothing)'}. "
-                "Check --memory-gib (importing torch needs about 4 GiB of address space) and "
-                "that `python -I -m autograder.worker` runs on this machine."
-            ) from None
+            raise _NotReady(f"{exc}; its error output ends with: "
+                            f"{self.stderr.text()[-600:].strip() or '(nothing)'}") from None
+        return ready
+
+    def _launch_until_ready(self) -> dict[str, Any]:
+        """Start a worker and wait until it is confined: warm where possible, else cold."""
+        if self.config.warm and self._cold_reason is None:
+            failures, exhausted = self.failures, self._exhausted
+            self._launch(warm=True)
+            try:
+                return self._await_ready()
+            except _NotReady as exc:
+                if self._launch_note != WARM_NOTE:  # the fork server was unavailable: it was cold
+                    raise _start_error(exc) from None
+                # nothing of the student's ran, so it is not theirs to pay for: go the cold way
+                self.failures, self._exhausted = failures, exhausted
+                self._cold_reason = (f"the warm worker failed before running any student code "
+                                     f"({exc}); this submission's workers were started cold")
+        self._launch(warm=False)
+        try:
+            return self._await_ready()
+        except _NotReady as exc:
+            raise _start_error(exc) from None
+
+    def _start(self) -> None:
+        self.starts += 1
+        ready = self._launch_until_ready()
+        if self._launch_note is None and self._cold_reason is not None:
+            self._launch_note = self._cold_reason
         if self.starts == 1:
             self.confinement = [str(n) for n in ready.get("confinement", [])][:10]
             if self._cgroup is not None:
                 self.confinement.extend(self._cgroup.describe())
-            elif nproc is not None:
+            elif self._nproc is not None:
                 self.confinement.append(
-                    f"no cgroup: at most {config.max_processes} more processes for this user "
+                    f"no cgroup: at most {self.config.max_processes} more processes for this user "
                     "(RLIMIT_NPROC); processes that call setsid() may outlive the submission")
             else:
                 self.confinement.append("no cgroup and running as root: no process count limit")
+        if self._launch_note is not None and self._launch_note not in self.confinement:
+            self.confinement.append(self._launch_note)
         try:
             reply = json.loads(self._receive(self.config.startup_timeout_s, "loading your code"))
         except (ValueError, TypeError) as exc:
@@ -240,23 +376,23 @@ class Sandbox:
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            for kill in (os.killpg, os.kill):  # the group, and the worker if it has none yet
+                try:
+                    kill(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             if self._cgroup is not None:  # also reaches descendants that left the group
                 self._cgroup.kill_all()
-            proc.wait()
-            for fd in (self._to_child, self._from_child):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-            for pump in self._pumps:
-                pump.join(timeout=5)
-            for stream in (proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
+            proc.release()
+        for fd in (self._to_child, self._from_child):
+            if fd >= 0:
+                os.close(fd)
+        self._to_child = self._from_child = -1
+        for pump in self._pumps:
+            pump.join(timeout=5)
+        for stream in self._streams:
+            stream.close()
+        self._pumps, self._streams = [], []
         if self._cgroup is not None:
             self._cgroup.kill_all()
             self._cgroup.remove()

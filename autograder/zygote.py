@@ -1,0 +1,504 @@
+"""A fork server ("zygote"): one warm process per grader that forks sandbox workers.
+
+A cold worker spends seconds starting Python and importing torch before it runs one line of the
+student's. The zygote pays that once: it is ``python -I -m autograder.zygote`` with the sandbox's
+scrubbed environment, it imports torch, numpy and the worker's modules, and then it only forks.
+It never initialises CUDA and never runs a torch op, so it has one thread and no OpenMP pool
+when it forks; a CUDA run's child initialises CUDA itself, after the fork.
+
+Protocol. The grader and the zygote share a ``SOCK_SEQPACKET`` socket pair; every message is one
+JSON packet and every request gets exactly one reply, so the grader's side is one lock around
+send-and-receive and any number of grader threads may share one zygote (the zygote itself stays
+single-threaded)::
+
+    zygote -> grader   {"ready": true, "pid": P}                 once, after the imports
+    grader -> zygote   {"op": "spawn", "env", "cwd", "rlimits", "cgroup"} + 5 fds (SCM_RIGHTS):
+                       the child's stdout, stderr, request pipe, reply pipe, and a status pipe
+    zygote -> grader   {"pid": P} or {"error": "..."}
+    grader -> zygote   {"op": "reap", "pid": P}    ->   {"ok": true}
+
+The grader creates every pipe; the zygote forks, closes its copies of the first four and keeps
+the status pipe. When the child exits, the zygote writes its status there (a signed 32-bit
+``returncode``, negative for a signal, as :class:`subprocess.Popen` reports it) and closes it. It
+learns of the exit with ``waitid(WNOWAIT)``, so the child stays a zombie until the grader sends
+``reap``: like a ``Popen`` child, its pid (and so its process group id) cannot be reused while the
+grader may still signal it.
+
+The child, before anything of the student's runs, does what a cold start does, in the same
+order: its own session, ``PR_SET_PDEATHSIG`` (the zygote dies with the grader the same way, so a
+``kill -9`` of the grader takes down both levels), its pipes on fds 1-4 and every other fd closed
+(the control socket and other children's status pipes included), the grader's cgroup joined by
+writing its own pid, the rlimits, the environment and the scratch directory; then
+:func:`autograder.worker.serve` reads the start-up frame, applies Landlock, namespaces and
+dropped capabilities, and runs the cells.
+
+Memory. A cgroup charges a page to the group of the process that first touched it. Torch's pages
+were touched by the zygote, which lives in the grader's cgroup, so a warm child's memory group is
+charged only for what it touches after joining: the pages it writes (each copy-on-write copy) and
+the memory it allocates. The cgroup limit is therefore a limit on the student's own memory, on top
+of the shared torch image (about 0.5 GiB resident), where a cold worker's limit also covers its
+own copy of that image: a warm child can hold about that much more before the limit bites. The
+address-space limit (RLIMIT_AS) and resident-memory polling count the inherited mappings exactly
+as they count a cold worker's, so they are unchanged.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import traceback
+from typing import Any, NoReturn
+
+STATUS = struct.Struct(">i")
+MAX_PACKET = 1 << 20
+SPAWN_FDS = 5  # stdout, stderr, requests, replies (all four for the child), status (kept here)
+REQUEST_FD, REPLY_FD = 3, 4  # where the child finds its frame pipes
+REPLY_TIMEOUT_S = 30.0
+MAX_LAUNCHES = 5  # per grader process: a fork server that keeps dying is not worth restarting
+
+
+class ZygoteUnavailable(RuntimeError):
+    """The fork server could not start, refused, or has died: start this worker cold."""
+
+
+class StartRefused(Exception):
+    """A child that must not run the student's code (e.g. limits it already exceeds)."""
+
+
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+# --- the zygote process ---------------------------------------------------------------------
+
+class _Server:
+    """The zygote's single-threaded loop: fork on request, report exits, reap when told."""
+
+    def __init__(self, control: socket.socket, wake: int) -> None:
+        self.control = control
+        self.wake = wake
+        self.running: dict[int, int] = {}  # child pid -> its status pipe
+        self.exited: set[int] = set()  # reported, left a zombie until the grader says reap
+        self.reap_on_exit: set[int] = set()  # the grader is done with these: reap when they exit
+
+    def loop(self) -> int:
+        while True:
+            ready = select.select([self.control.fileno(), self.wake], [], [])[0]
+            if self.wake in ready:
+                while _drain(self.wake):
+                    pass
+                self.collect()
+            if self.control.fileno() in ready:
+                try:
+                    packet, fds, _, _ = socket.recv_fds(self.control, MAX_PACKET, SPAWN_FDS + 1)
+                except ConnectionError:
+                    packet, fds = b"", []
+                if not packet:  # the grader closed the socket or died: take the children along
+                    self.shutdown()
+                    return 0
+                try:
+                    reply = self.handle(json.loads(packet), fds)
+                except Exception as exc:  # noqa: BLE001 - one bad request must not end the server
+                    for fd in fds:
+                        _close(fd)
+                    reply = {"error": f"{type(exc).__name__}: {exc}"}
+                try:
+                    self.control.send(json.dumps(reply).encode("utf-8"))
+                except OSError:
+                    self.shutdown()
+                    return 0
+
+    def handle(self, request: dict[str, Any], fds: list[int]) -> dict[str, Any]:
+        if request.get("op") == "reap":
+            pid = int(request["pid"])
+            if pid in self.exited:
+                os.waitpid(pid, 0)
+                self.exited.discard(pid)
+            elif pid in self.running:
+                self.reap_on_exit.add(pid)
+            return {"ok": True}
+        if request.get("op") != "spawn" or len(fds) != SPAWN_FDS:
+            raise ValueError(f"not a spawn request with {SPAWN_FDS} fds: {request.get('op')!r}, "
+                             f"{len(fds)} fds")
+        threads = _threads()
+        if threads != 1:  # a thread would be missing in the child, holding whatever lock it held
+            raise RuntimeError(f"the fork server has {threads} threads; it forks only with one")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        me = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            _become_worker(request, fds, self.control, me)
+        for fd in fds[:-1]:
+            os.close(fd)
+        self.running[pid] = fds[-1]
+        return {"pid": pid}
+
+    def collect(self) -> None:
+        """Report every child that has exited; leave it a zombie (WNOWAIT) unless released."""
+        for pid in list(self.running):
+            info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            if info is None:
+                continue
+            code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+            status = self.running.pop(pid)
+            try:
+                os.write(status, STATUS.pack(code))
+            except OSError:
+                pass  # the grader gave up on this child already
+            os.close(status)
+            if pid in self.reap_on_exit:
+                os.waitpid(pid, 0)
+                self.reap_on_exit.discard(pid)
+            else:
+                self.exited.add(pid)
+
+    def shutdown(self) -> None:
+        for pid in [*self.running, *self.exited]:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+
+def _drain(fd: int) -> bool:
+    try:
+        return bool(os.read(fd, 512))
+    except BlockingIOError:
+        return False
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _become_worker(request: dict[str, Any], fds: list[int], control: socket.socket,
+                   zygote: int) -> NoReturn:
+    """In the forked child: become a sandbox worker exactly as a cold start would. Never returns."""
+    code = 1
+    try:
+        control.detach()  # closed below with the rest; the object must never close a reused number
+        os.setsid()
+        from autograder import worker
+
+        worker.die_with_parent(zygote)
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _install_fds(fds[:-1])
+        _join_cgroup(list(request["cgroup"]))
+        limits = {str(k): int(v) for k, v in dict(request["rlimits"]).items()}
+        worker.apply_rlimits(limits)
+        _check_address_space(limits.get("AS"))
+        os.environ.clear()  # clear() and update() also reach the C environment (CUDA reads it)
+        os.environ.update({str(k): str(v) for k, v in dict(request["env"]).items()})
+        _forget_cached_state()
+        os.chdir(str(request["cwd"]))
+        code = worker.serve(REQUEST_FD, REPLY_FD)
+    except SystemExit as exc:  # the student's sys.exit() in a probe: exit as a cold worker would
+        code = _exit_code(exc)
+    except StartRefused as exc:
+        _say(f"the warm worker refused to start: {exc}\n")
+    except BaseException:  # noqa: BLE001 - the child must never return into the server's loop
+        try:
+            traceback.print_exc()
+        except BaseException:  # noqa: BLE001
+            pass
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001
+                pass
+        os._exit(code)
+
+
+def _install_fds(fds: list[int]) -> None:
+    """Put stdout, stderr, requests and replies on fds 1-4 and close everything from fd 5 up."""
+    high = [_fd_above(fd, REPLY_FD) for fd in fds]  # above every target: none clobbers another
+    for target, fd in zip((1, 2, REQUEST_FD, REPLY_FD), high, strict=True):
+        os.dup2(fd, target, inheritable=target < REQUEST_FD)
+    os.closerange(REPLY_FD + 1, 1 << 30)  # close_range(2): the control socket is among these
+
+
+def _fd_above(fd: int, low: int) -> int:
+    import fcntl
+
+    return fcntl.fcntl(fd, fcntl.F_DUPFD, low + 1)
+
+
+def _join_cgroup(procs_files: list[str]) -> None:
+    """Move this process into the grader's cgroup for it (cgroup.procs of each controller)."""
+    for path in procs_files:
+        with open(path, "w", encoding="ascii") as handle:
+            handle.write(str(os.getpid()))
+
+
+def _check_address_space(limit: int | None) -> None:
+    """Refuse to start under an address-space limit the inherited torch image already exceeds:
+    a cold worker would fail to import torch there, and the student must not pay for it."""
+    if limit is None:
+        return
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmSize:") and int(line.split()[1]) * 1024 >= limit:
+                raise StartRefused(f"it already maps {int(line.split()[1]) >> 10} MiB, over the "
+                                   f"address-space limit of {limit >> 20} MiB")
+
+
+def _forget_cached_state() -> None:
+    """Drop what the zygote's modules cached that a fresh process would compute anew."""
+    import tempfile
+
+    tempfile.tempdir = None  # the next call reads TMPDIR (the scratch directory)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()  # a fresh process seeds numpy's global generator from the OS
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    _say(f"{exc.code}\n")
+    return 1
+
+
+def _say(text: str) -> None:
+    try:
+        os.write(2, text.encode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
+def serve(control: socket.socket) -> int:
+    """Import what every worker needs, say ready, then serve spawn and reap requests."""
+    import numpy  # noqa: F401 - imported here so that no child pays for it
+    import torch  # noqa: F401
+
+    from autograder import confine, probes, wire, worker  # noqa: F401
+
+    threads = _threads()
+    if threads != 1:
+        control.send(json.dumps({"ready": False, "error": f"{threads} threads after importing "
+                                 "torch (is OMP_NUM_THREADS=1 set?)"}).encode("utf-8"))
+        return 1
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # the wakeup fd needs a handler
+    signal.set_wakeup_fd(wake_w)
+    control.send(json.dumps({"ready": True, "pid": os.getpid()}).encode("utf-8"))
+    return _Server(control, wake_r).loop()
+
+
+def main(argv: list[str]) -> int:
+    from autograder.worker import die_with_parent
+
+    die_with_parent()
+    return serve(socket.socket(fileno=int(argv[1])))
+
+
+# --- the grader's side ------------------------------------------------------------------------
+
+class Zygote:
+    """The grader's handle on one fork server. :meth:`spawn` may be called from any thread."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.stderr = bytearray()  # the last few KiB the server wrote, for error messages
+        self.dead: str | None = None  # why it stopped, once someone has been told
+        self._lock = threading.Lock()
+        self._launched = threading.Event()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._holder: threading.Thread | None = None
+        self._launch_error: OSError | None = None
+        self._sock, self._their_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout_s: float) -> None:
+        """Launch the server and wait until it has imported torch; raise ZygoteUnavailable."""
+        self._holder = threading.Thread(target=self._hold, name="autograder-zygote", daemon=True)
+        self._holder.start()
+        self._launched.wait()
+        self._their_end.close()
+        if self._launch_error is not None:
+            raise ZygoteUnavailable(f"the fork server could not be launched: {self._launch_error}")
+        try:
+            hello = self._receive(timeout_s, "importing torch")
+        except ZygoteUnavailable as exc:
+            self._die(str(exc))
+            raise
+        if not hello.get("ready"):
+            self._die(f"the fork server refused to serve: {hello.get('error')}")
+            raise ZygoteUnavailable(self.dead)
+
+    def _hold(self) -> None:
+        """Launch the server from this long-lived thread, then relay its error output.
+
+        PR_SET_PDEATHSIG fires when the *thread* that started a process ends: started from a
+        grader thread that finishes its batch, the server would be killed with that thread.
+        """
+        fd = self._their_end.fileno()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-m", "autograder.zygote", str(fd)], pass_fds=(fd,),
+                env=self.env, cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, start_new_session=True)
+        except OSError as exc:
+            self._launch_error = exc
+            return
+        finally:
+            self._launched.set()
+        stream = self._proc.stderr
+        if stream is not None:
+            for chunk in iter(lambda: os.read(stream.fileno(), 4096), b""):
+                self.stderr += chunk
+                del self.stderr[:-4096]
+            stream.close()
+        self._proc.wait()
+
+    def spawn(self, spec: dict[str, Any], fds: list[int]) -> int:
+        """Fork a worker that will use ``fds`` (stdout, stderr, requests, replies, status)."""
+        reply = self._request({"op": "spawn", **spec}, fds)
+        if "pid" not in reply:
+            raise ZygoteUnavailable(f"the fork server refused: {reply.get('error')}")
+        return int(reply["pid"])
+
+    def reap(self, pid: int) -> None:
+        """Tell the server the grader is done with ``pid``: its zombie may go."""
+        try:
+            self._request({"op": "reap", "pid": pid}, [])
+        except ZygoteUnavailable:
+            pass  # a dead server's children are reaped by init
+
+    def _request(self, message: dict[str, Any], fds: list[int]) -> dict[str, Any]:
+        with self._lock:
+            if self.dead is not None:
+                raise ZygoteUnavailable(self.dead)
+            try:
+                packet = json.dumps(message).encode("utf-8")
+                if fds:
+                    socket.send_fds(self._sock, [packet], fds)
+                else:
+                    self._sock.send(packet)
+                return self._receive(REPLY_TIMEOUT_S, "answering a request")
+            except (OSError, ZygoteUnavailable) as exc:
+                self._die(str(exc) if isinstance(exc, ZygoteUnavailable)
+                          else f"the fork server is gone ({exc}; {self._exit()})")
+                raise ZygoteUnavailable(self.dead) from None
+
+    def _receive(self, timeout_s: float, doing: str) -> dict[str, Any]:
+        if not select.select([self._sock], [], [], timeout_s)[0]:
+            raise ZygoteUnavailable(f"the fork server timed out after {timeout_s:g} s {doing}")
+        packet = self._sock.recv(MAX_PACKET)
+        if not packet:
+            raise ZygoteUnavailable(f"the fork server died while {doing} ({self._exit()})")
+        reply = json.loads(packet)
+        if not isinstance(reply, dict):
+            raise ZygoteUnavailable(f"the fork server sent {type(reply).__name__}, not a reply")
+        return reply
+
+    def _exit(self) -> str:
+        if self._proc is None:
+            return "never started"
+        try:
+            code = self._proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            return "still running"
+        if self._holder is not None and self._holder is not threading.current_thread():
+            self._holder.join(timeout=1)  # it relays the last of the server's error output
+        tail = self.stderr.decode("utf-8", "replace").strip().splitlines()[-1:]
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        return how + (f": {tail[0][:200]}" if tail else "")
+
+    def _die(self, reason: str) -> None:
+        self.dead = reason
+        self._sock.close()
+        if self.alive() and self._proc is not None:
+            self._proc.kill()
+
+    def close(self) -> None:
+        """Hang up: the server kills the children it still has and exits."""
+        with self._lock:
+            if self.dead is None:
+                self.dead = "stopped"
+            self._sock.close()
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+
+
+_LOCK = threading.Lock()
+_server: Zygote | None = None
+_launches = 0
+_last_failure = ""
+
+
+def shared(*, env: dict[str, str], startup_timeout_s: float) -> Zygote:
+    """Return this process's fork server, launching it on first use.
+
+    Raise :class:`ZygoteUnavailable` when it cannot start, or when it has died since the last
+    request (that start goes cold and says so; the next one launches a new server).
+    """
+    global _server, _launches, _last_failure
+    with _LOCK:
+        server = _server
+        if server is not None and server.dead is None and server.alive():
+            return server
+        if server is not None:
+            _server = None
+            if server.dead is None:  # nobody has been told yet: this start is the one that hears
+                server.dead = f"the fork server died ({server._exit()})"
+                raise ZygoteUnavailable(server.dead)
+        if _launches >= MAX_LAUNCHES:
+            raise ZygoteUnavailable(f"the fork server was launched {MAX_LAUNCHES} times and did "
+                                    f"not last; the last problem: {_last_failure}")
+        _launches += 1
+        if _launches == 1:
+            atexit.register(stop)
+        server = Zygote(env)
+        try:
+            server.start(startup_timeout_s)
+        except ZygoteUnavailable as exc:
+            _last_failure = str(exc)
+            raise
+        _server = server
+        return server
+
+
+def running() -> Zygote | None:
+    """The live fork server, if there is one (for tests and diagnostics)."""
+    return _server
+
+
+def stop() -> None:
+    """Stop the fork server (at interpreter exit); the next :func:`shared` launches a new one."""
+    global _server
+    with _LOCK:
+        server, _server = _server, None
+    if server is not None:
+        server.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
