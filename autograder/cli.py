@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from autograder.course import CourseError, available, find_solutions_dir, load_assignment
-from autograder.grading import GradeConfig, discover, grade_batch
+from autograder.grading import GradeConfig, Submission, discover, grade_batch
 from autograder.results import SubmissionResult
 from autograder.sandbox import GIB, SandboxConfig, SandboxStartError
 
@@ -195,6 +195,142 @@ def demo(ctx: click.Context, out_root: Path, devices: tuple[str, ...]) -> None:
         ctx.invoke(run, assignment=name, submissions=(submitted,), out_dir=out_root / "results" / name,
                    devices=devices, check_timeout=30.0, submission_timeout=600.0,
                    memory_gib=6.0, public_only=False, rerun=False)
+
+
+@cli.command("check")
+@click.argument("notebooks", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--devices", default="cpu,cuda", show_default=True, callback=_devices,
+              help="Devices to check on; cuda checks are skipped, with the reason, without a GPU.")
+@click.pass_obj
+def check_command(obj: Context, notebooks: tuple[Path, ...], devices: tuple[str, ...]) -> None:
+    """Run the public checks on your NOTEBOOKS, as the grader will see them.
+
+    For students, from a terminal: `grade check a2_softmax.ipynb`. The notebook must sit in its
+    assignment folder, next to public_checks.py and expected.json. Your code runs as it does when
+    graded: the setup cell and your exercise cells only, in a sandbox; other cells do not run.
+    Hidden checks run only when your instructor grades. Exit status 0 when the checks ran.
+    """
+    from autograder.course import assignment_from_manifest
+    from autograder.grading import grade_submission
+    from autograder.report import text_table
+    from autograder.subjects import ReplaySubject
+
+    config = GradeConfig(devices=devices, include_hidden=False)
+    for path in notebooks:
+        expected = path.parent / "expected.json"
+        if not expected.is_file() or not (path.parent / "public_checks.py").is_file():
+            raise click.UsageError(f"{path.parent} has no public_checks.py and expected.json: keep "
+                                   "the notebook in the assignment folder you were given")
+        try:
+            spec = assignment_from_manifest(expected)
+            result = grade_submission(Submission(student=path.stem, path=path), assignment=spec,
+                                      config=config, reference=ReplaySubject(expected))
+        except CourseError as exc:
+            raise click.UsageError(str(exc)) from None
+        except SandboxStartError as exc:
+            raise click.ClickException(str(exc)) from None
+        echo = obj.console.out
+        echo(f"{path}: {result.points:g} / {result.max_points:g} points from the public checks")
+        if result.error:
+            echo(f"  {result.error}")
+        for exercise in result.exercises:
+            runs = [r for r in result.checks if r.exercise == exercise.exercise]
+            for note in (exercise.problem, exercise.notice, exercise.cell_error):
+                if note:
+                    echo(f"  {exercise.exercise}: {note}")
+            if runs:
+                echo(text_table(runs, title=f"  {exercise.exercise}"))
+
+
+@cli.group()
+def course() -> None:
+    """Run a semester with nbgrader: set up the course folder, grade into its gradebook.
+
+    \b
+    The loop, from the course folder:
+      grade course init .                       # nbgrader_config.py and source/<a>/
+      nbgrader generate_assignment a1_logistic
+      nbgrader release_assignment a1_logistic   # students: fetch_assignment, submit
+      nbgrader collect a1_logistic
+      grade course autograde a1_logistic        # sandboxed grading into the gradebook
+      nbgrader generate_feedback a1_logistic
+      nbgrader release_feedback a1_logistic     # students: fetch_feedback
+      nbgrader export                           # grades.csv
+    """
+
+
+@course.command("init")
+@click.argument("course_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--assignment", "names", multiple=True,
+              help="An assignment to copy into source/ (repeat it). Default: all of them.")
+@click.option("--course-id", default="torchgrade", show_default=True,
+              help="nbgrader's course id (students name it in fetch and submit).")
+@click.option("--exchange", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="nbgrader's exchange folder, written into the config. Default: nbgrader's.")
+@click.pass_obj
+def course_init(obj: Context, course_dir: Path, names: tuple[str, ...], course_id: str,
+                exchange: Path | None) -> None:
+    """Create or refresh the nbgrader course in COURSE_DIR.
+
+    Writes nbgrader_config.py (only if missing; it keeps the hidden checks out of releases)
+    and copies each assignment's notebook, checks and expected.json into source/<a>/. Run it
+    again after editing solutions/ and `grade build`.
+    """
+    from autograder.nbgrader_course import init_course
+
+    solutions = obj.solutions
+    try:
+        written = init_course(course_dir, solutions=solutions, built=solutions.parent / "assignments",
+                              names=list(names) or available(solutions), course_id=course_id,
+                              exchange=exchange)
+    except CourseError as exc:
+        raise click.UsageError(str(exc)) from None
+    for path in written:
+        obj.console.print(f"wrote {path}")
+
+
+@course.command("autograde")
+@click.argument("assignment")
+@click.option("--course", "course_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="The nbgrader course folder.")
+@click.option("--student", "students", multiple=True, help="Grade only this student (repeat it).")
+@click.option("--devices", default="cpu,cuda", show_default=True, callback=_devices,
+              help="Devices to check on; cuda checks are skipped, with the reason, without a GPU.")
+@click.option("--rerun", is_flag=True, help="Grade again submissions already graded (same file).")
+@click.pass_obj
+def course_autograde(obj: Context, assignment: str, course_dir: Path, students: tuple[str, ...],
+                     devices: tuple[str, ...], rerun: bool) -> None:
+    """Grade the collected submissions of ASSIGNMENT into nbgrader's gradebook.
+
+    Replaces `nbgrader autograde`: submissions run in the sandbox, each check cell's auto_score
+    is set in the gradebook, and autograded/<student>/ASSIGNMENT/ gets a notebook with the
+    results (public checks in full, hidden ones as counts) for `nbgrader generate_feedback`.
+    Results also go to <course>/grades/ASSIGNMENT/ (results.json, results.csv, feedback/).
+    """
+    from autograder.nbgrader_course import autograde
+
+    config = GradeConfig(devices=devices)
+    try:
+        results, out_dir = autograde(course_dir, assignment, config=config, students=students,
+                                     rerun=rerun)
+    except CourseError as exc:
+        raise click.UsageError(str(exc)) from None
+    except SandboxStartError as exc:
+        raise click.ClickException(f"grading stopped: {exc}") from None
+    write_feedback_pages(results, out_dir)
+    obj.console.print(summary_table(results, assignment, width=obj.console.width))
+    obj.console.print(f"{len(results)} graded into the gradebook; results in {out_dir}")
+
+
+def write_feedback_pages(results: list[SubmissionResult], out_dir: Path) -> None:
+    """One HTML page per student in ``out_dir/feedback/``: safe to hand to the student."""
+    from autograder.grading import safe_name
+    from autograder.report import feedback_page
+    from autograder.results import write_atomic
+
+    for result in results:
+        write_atomic(out_dir / "feedback" / f"{safe_name(result.student)}.html", feedback_page(result))
 
 
 def main() -> None:

@@ -36,6 +36,9 @@ _TABLE = _ENV.from_string("""
 {%- endfor %}
 </tbody></table>
 {%- endif %}
+{%- for reason, count in skipped %}
+<p style="color: gray">{{ count }} skipped: {{ reason }}</p>
+{%- endfor %}
 {%- if hidden %}
 <p>Hidden checks: {{ hidden.passed }} of {{ hidden.ran }} passed, {{ hidden.points|pts }} /
 {{ hidden.max_points|pts }} points.{% if hidden.skipped %} {{ hidden.skipped }} skipped.{% endif %}</p>
@@ -101,6 +104,15 @@ def hidden_summary(runs: Sequence[CheckRun]) -> HiddenSummary | None:
                          skipped=len(hidden) - len(ran), points=points, max_points=max_points)
 
 
+def skipped_reasons(runs: Sequence[CheckRun]) -> list[tuple[str, int]]:
+    """Skipped public checks, counted once per reason (a table row each would bury the failures)."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        if r.skipped and not r.hidden:
+            counts[r.message or "skipped"] = counts.get(r.message or "skipped", 0) + 1
+    return list(counts.items())
+
+
 def _all_passed(runs: Sequence[CheckRun]) -> bool:
     ran = [r for r in runs if not r.skipped]
     return bool(ran) and all(r.passed for r in ran)
@@ -112,7 +124,8 @@ def html_table(runs: Sequence[CheckRun], *, title: str) -> str:
     public = [r for r in runs if not r.hidden]
     all_passed = _all_passed(runs)
     return _TABLE.render(title=title, points=points, max_points=max_points,
-                         runs=[] if all_passed else public, all_passed=all_passed,
+                         runs=[] if all_passed else [r for r in public if not r.skipped],
+                         skipped=[] if all_passed else skipped_reasons(runs), all_passed=all_passed,
                          ran=sum(not r.skipped for r in runs),
                          hidden=None if all_passed else hidden_summary(runs))
 
@@ -123,13 +136,14 @@ def text_table(runs: Sequence[CheckRun], *, title: str) -> str:
     head = f"{title}: {points:g} / {max_points:g} points"
     if _all_passed(runs):
         return f"{head}, all {sum(not r.skipped for r in runs)} checks passed."
-    public = [r for r in runs if not r.hidden]
+    public = [r for r in runs if not r.hidden and not r.skipped]
     width = max((len(r.name) for r in public), default=5)
     lines = [head]
     for r in public:
         lines.append(f"  {status(r):7} {r.name:<{width}} {r.device:<4} {r.points:g}/{r.max_points:g}")
         if r.message and not r.passed:
             lines.extend(f"          {line}" for line in r.message.splitlines())
+    lines.extend(f"  {count} skipped: {reason}" for reason, count in skipped_reasons(runs))
     hidden = hidden_summary(runs)
     if hidden is not None:
         lines.append(f"  hidden checks: {hidden.passed} of {hidden.ran} passed, "
