@@ -76,16 +76,41 @@ def cli(ctx: click.Context, solutions: Path | None) -> None:
 @click.option("--public-only", is_flag=True, help="Run only the checks students can see.")
 @click.option("--rerun", is_flag=True,
               help="Grade again even where a result for the same file is already in --out.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Submissions graded at once, each by a grader process with its own sandbox. "
+                   "Default: one per usable CPU core, at most one per submission; when cuda "
+                   "checks run, at most 4 per GPU, since every grader and sandbox holds a CUDA "
+                   "context of its own on the shared device.")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Grade on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786) "
+                   "instead of this machine. Needs `pip install 'torchgrade[cluster]'` here and "
+                   "the course installed on every worker; cuda checks run only on workers "
+                   "started with --resources GPU=1.")
+@click.option("--worker-solutions", metavar="DIR", default=None,
+              help="With --scheduler: the solutions/ folder on the workers. Default: the same "
+                   "path as here where a worker has it, else the worker's ./solutions or the one "
+                   "beside its autograder package.")
 @click.pass_obj
 def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: Path,
         devices: tuple[str, ...], check_timeout: float, submission_timeout: float,
-        memory_gib: float, public_only: bool, rerun: bool) -> None:
+        memory_gib: float, public_only: bool, rerun: bool, workers: int | None,
+        scheduler: str | None, worker_solutions: str | None) -> None:
     """Grade SUBMISSIONS of ASSIGNMENT against the reference solutions.
 
     SUBMISSIONS are .ipynb or .py files, folders of them (one per student, named by file), or
     nbgrader's submitted/ folder (submitted/<student>/<assignment>/*.ipynb). Exit status is 0
     when grading worked, whatever the scores.
     """
+    from functools import partial
+
+    from autograder.cluster import Cluster, ClusterError, connect
+    from autograder.grading import default_workers
+
+    if scheduler is not None and workers is not None:
+        raise click.UsageError("--workers sets how many submissions this machine grades at once; "
+                               "with --scheduler the cluster's workers grade (start more of them)")
+    if worker_solutions is not None and scheduler is None:
+        raise click.UsageError("--worker-solutions needs --scheduler")
     try:
         spec = load_assignment(assignment, obj.solutions)
     except CourseError as exc:
@@ -97,10 +122,26 @@ def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: P
                       submission_timeout_s=submission_timeout, memory_bytes=int(memory_gib * GIB))
     config = GradeConfig(devices=devices, sandbox=sandbox, include_hidden=not public_only)
     console = obj.console
+    cluster: Cluster | None = None
+    if scheduler is not None:
+        try:
+            cluster = connect(scheduler)
+        except ClusterError as exc:
+            raise click.ClickException(str(exc)) from None
+        skipped = cluster.plan(devices).skipped
+        if skipped:
+            console.print(f"cuda checks {skipped}")
+        where = f"on {len(cluster.workers())} Dask workers"
+        grade = partial(cluster.grade_batch, solutions=(worker_solutions or str(obj.solutions),),
+                        fallback=worker_solutions is None)
+    else:
+        count = workers or default_workers(len(found), devices=devices)
+        where = f"{count} at a time"
+        grade = partial(grade_batch, workers=count)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
                   console=console, transient=False) as progress:
-        task = progress.add_task(f"grading {assignment}", total=len(found), rate="")
+        task = progress.add_task(f"grading {assignment} ({where})", total=len(found), rate="")
 
         def advance(result: SubmissionResult) -> None:
             done = progress.tasks[task].completed + 1
@@ -108,12 +149,15 @@ def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: P
             progress.update(task, advance=1, rate=f"{done / elapsed:.2f}/s")
 
         try:
-            results = grade_batch(found, assignment=spec, config=config, out_dir=out_dir,
-                                  on_result=advance, rerun=rerun)
+            results = grade(found, assignment=spec, config=config, out_dir=out_dir,
+                            on_result=advance, rerun=rerun)
         except CourseError as exc:
             raise click.ClickException(f"the checks of {assignment} are broken: {exc}") from None
         except SandboxStartError as exc:
             raise click.ClickException(f"grading stopped, results so far are in {out_dir}: {exc}") from None
+        finally:
+            if cluster is not None:
+                cluster.close()
     console.print(summary_table(results, spec.name, width=console.width))
     errors = [r for r in results if r.status == "error"]
     console.print(f"{len(results)} graded, {len(errors)} with errors. "
