@@ -158,10 +158,12 @@ def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: P
         finally:
             if cluster is not None:
                 cluster.close()
+    write_feedback_pages(results, out_dir)
     console.print(summary_table(results, spec.name, width=console.width))
     errors = [r for r in results if r.status == "error"]
     console.print(f"{len(results)} graded, {len(errors)} with errors. "
-                  f"Results: {out_dir / 'results.json'}, {out_dir / 'results.csv'}")
+                  f"Results: {out_dir / 'results.json'}, {out_dir / 'results.csv'}; "
+                  f"a feedback page per student in {out_dir / 'feedback'}")
 
 
 def summary_table(results: list[SubmissionResult], assignment: str, *, width: int = 100) -> Table:
@@ -342,9 +344,11 @@ def course_init(obj: Context, course_dir: Path, names: tuple[str, ...], course_i
 @click.option("--devices", default="cpu,cuda", show_default=True, callback=_devices,
               help="Devices to check on; cuda checks are skipped, with the reason, without a GPU.")
 @click.option("--rerun", is_flag=True, help="Grade again submissions already graded (same file).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Submissions graded at once. Default: as for `grade run`.")
 @click.pass_obj
 def course_autograde(obj: Context, assignment: str, course_dir: Path, students: tuple[str, ...],
-                     devices: tuple[str, ...], rerun: bool) -> None:
+                     devices: tuple[str, ...], rerun: bool, workers: int | None) -> None:
     """Grade the collected submissions of ASSIGNMENT into nbgrader's gradebook.
 
     Replaces `nbgrader autograde`: submissions run in the sandbox, each check cell's auto_score
@@ -352,12 +356,16 @@ def course_autograde(obj: Context, assignment: str, course_dir: Path, students: 
     results (public checks in full, hidden ones as counts) for `nbgrader generate_feedback`.
     Results also go to <course>/grades/ASSIGNMENT/ (results.json, results.csv, feedback/).
     """
+    from functools import partial
+
+    from autograder.grading import default_workers
     from autograder.nbgrader_course import autograde
 
     config = GradeConfig(devices=devices)
+    batch = partial(grade_batch, workers=workers or default_workers(64, devices=devices))
     try:
         results, out_dir = autograde(course_dir, assignment, config=config, students=students,
-                                     rerun=rerun)
+                                     rerun=rerun, batch=batch)
     except CourseError as exc:
         raise click.UsageError(str(exc)) from None
     except SandboxStartError as exc:

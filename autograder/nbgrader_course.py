@@ -46,6 +46,9 @@ c = get_config()  # noqa: F821 (nbgrader provides get_config)
 c.CourseDirectory.course_id = {course_id!r}
 # The hidden checks stay in source/: never released, never copied next to a student's work.
 c.CourseDirectory.ignore = {ignore!r}
+# Under `nbgrader autograde` a check cell runs all of its exercise's checks (public and hidden)
+# in one go: give it as long as `grade` gives a whole submission.
+c.Execute.timeout = 600
 {exchange}'''
 
 

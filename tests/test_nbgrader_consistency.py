@@ -1,0 +1,71 @@
+"""`nbgrader autograde` and `grade` give the same points per exercise on the demo class.
+
+nbgrader executes the whole notebook in a Jupyter kernel; its check cells (the instructor's
+version, hidden region restored) call ``check_all``, which runs the public and hidden checks
+against the reference. `grade` runs the same checks in the sandbox. The one case where they
+cannot agree: a notebook file nbgrader cannot read (kofi's truncated a3) gets no score from
+nbgrader at all, and zero with the error from `grade`; the gradebook keeps grade's zero when
+`grade course autograde` is used (see README).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ASSIGNMENT_NAMES, ROOT, SOLUTIONS
+
+from autograder.course import load_assignment
+from autograder.demo import make_class
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+UNREADABLE = {("kofi", "a3_backprop")}  # truncated JSON: nbgrader cannot execute it
+
+
+def command(*args: str, cwd: Path, home: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOME": str(home), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run([str(BIN / args[0]), *args[1:]], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=1800)
+    if ok:
+        assert done.returncode == 0, f"{' '.join(args)}:\n{(done.stdout + done.stderr)[-3000:]}"
+    return done
+
+
+@pytest.mark.parametrize("name", ASSIGNMENT_NAMES)
+def test_nbgrader_autograde_and_grade_agree_per_exercise(name, tmp_path):
+    from nbgrader.api import Gradebook, MissingEntry
+
+    course = tmp_path / "course"
+    command("grade", "--solutions", str(SOLUTIONS), "course", "init", str(course), "--assignment", name,
+            cwd=ROOT, home=tmp_path)
+    command("nbgrader", "generate_assignment", name, cwd=course, home=tmp_path)
+    make_class(SOLUTIONS, course / "submitted")
+    # nbgrader exits 1 when any one notebook fails (kofi's); the others are graded all the same
+    autograde = command("nbgrader", "autograde", name, cwd=course, home=tmp_path, ok=False)
+    command("grade", "--solutions", str(SOLUTIONS), "run", name, str(course / "submitted"),
+            "--devices", "cpu", "--out", str(tmp_path / "ours"), cwd=ROOT, home=tmp_path)
+    with open(tmp_path / "ours" / "results.csv", newline="") as handle:
+        ours = {row["student"]: row for row in csv.DictReader(handle)}
+    assignment = load_assignment(name, SOLUTIONS)
+    disagreements, compared = [], 0
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "torchgrade") as gb:
+        for student, row in ours.items():
+            for exercise in assignment.exercises:
+                try:
+                    theirs = gb.find_grade(f"{exercise.name}_check", name, name, student).auto_score
+                except MissingEntry:
+                    theirs = None
+                if (student, name) in UNREADABLE:
+                    assert theirs is None and row["status"] == "error" and float(row[exercise.name]) == 0
+                    continue
+                compared += 1
+                if theirs is None or abs(theirs - float(row[exercise.name])) > 1e-6:
+                    disagreements.append((student, exercise.name, theirs, row[exercise.name]))
+    assert compared >= 12 * len(assignment.exercises) - len(assignment.exercises)
+    assert not disagreements, (disagreements, autograde.stdout[-2000:] + autograde.stderr[-2000:])
