@@ -234,6 +234,7 @@ class Sandbox:
         self._nproc: int | None = None
         self._launch_note: str | None = None  # how the current worker was started, if noteworthy
         self._cold_reason: str | None = None  # why this submission's workers start cold
+        self._lost_server = False  # the last worker died because the fork server did
         self._broken: str | None = None  # the code could not even be loaded
         self._exhausted: str | None = None  # this exercise used up its timeouts and crashes
 
@@ -264,7 +265,7 @@ class Sandbox:
         err_r, err_w = os.pipe()
         self._streams = [open(out_r, "rb"), open(err_r, "rb")]  # noqa: SIM115 - closed in _kill
         theirs = [out_w, err_w, to_child_r, from_child_w]
-        self._launch_note = None
+        self._launch_note, self._lost_server = None, False
         try:
             self._proc = self._fork(theirs, limits) if warm else None
             if self._proc is None:
@@ -368,6 +369,12 @@ class Sandbox:
         except (ValueError, TypeError) as exc:
             self._kill()
             raise SubjectUnavailable(f"the sandbox sent a malformed start-up reply: {exc}") from None
+        except SubjectUnavailable:
+            if not self._retry_after_lost_server():
+                raise
+            self.starts -= 1
+            self._start()
+            return
         if self.starts == 1:
             for status in reply.get("cells", []):
                 if status.get("error"):
@@ -425,6 +432,8 @@ class Sandbox:
     def _fail(self, message: str) -> SubjectUnavailable:
         """Kill the worker after a timeout or crash; the next check gets a fresh one."""
         self._kill()
+        if self._lost_server:  # the caller retries on a cold worker: not the student's failure
+            return SubjectUnavailable(message)
         self.failures += 1
         if self.failures > self.config.max_restarts:
             self._exhausted = (f"not run: the previous {self.failures} checks of this exercise "
@@ -468,7 +477,15 @@ class Sandbox:
     def _exit_reason(self) -> str:
         proc = self._proc
         code = proc.wait(timeout=5) if proc is not None else None
+        if code is None and isinstance(proc, _WarmWorker) and not proc.server.alive():
+            # its death signal fired: the fork server died, not because of the student's code
+            proc.server.notice_death()
+            self._lost_server = True
+            self._cold_reason = ("the fork server died while this submission was graded; its "
+                                 "later workers were started cold")
         self._kill()
+        if self._lost_server:
+            return "the fork server that started it died; the check is run again on a cold worker"
         if code is None:
             return "unknown exit"
         if code < 0:
@@ -494,21 +511,34 @@ class Sandbox:
             raise SubjectUnavailable(
                 f"the submission used its whole time budget of {self.config.submission_timeout_s:g} s"
             )
-        if self._proc is None:
+        request = wire.encode({"probe": probe, "args": args, "kwargs": kwargs})
+        while True:
+            if self._proc is None:
+                try:
+                    self._start()
+                except SandboxStartError as exc:  # it started before: count it against the check
+                    raise self._fail(str(exc)) from None
+            timeout = min(self.config.check_timeout_s, self.remaining_s())
             try:
-                self._start()
-            except SandboxStartError as exc:  # it started before: count it against the check
-                raise self._fail(str(exc)) from None
-        timeout = min(self.config.check_timeout_s, remaining)
-        try:
-            write_frame(self._to_child, wire.encode({"probe": probe, "args": args, "kwargs": kwargs}))
-        except BrokenPipeError:
-            raise self._fail(f"the process had exited ({self._exit_reason()})") from None
-        data = self._receive(timeout, "running the check")
+                try:
+                    write_frame(self._to_child, request)
+                except BrokenPipeError:
+                    raise self._fail(f"the process had exited ({self._exit_reason()})") from None
+                data = self._receive(timeout, "running the check")
+                break
+            except SubjectUnavailable:
+                if not self._retry_after_lost_server():
+                    raise
         try:
             return Outcome.from_data(wire.decode(data, max_bytes=self.config.max_message_bytes))
         except wire.WireError as exc:
             raise self._fail(f"the sandbox sent back something that is not a result: {exc}") from None
+
+    def _retry_after_lost_server(self) -> bool:
+        """Whether the worker just died with the fork server: then run the step again, once,
+        on a cold worker (``_cold_reason`` is set, so this cannot repeat)."""
+        lost, self._lost_server = self._lost_server, False
+        return lost
 
     def recycle(self) -> None:
         """End the current worker; the next check starts a fresh one (not counted as a failure)."""

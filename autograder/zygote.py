@@ -62,7 +62,7 @@ MAX_PACKET = 1 << 20
 SPAWN_FDS = 5  # stdout, stderr, requests, replies (all four for the child), status (kept here)
 REQUEST_FD, REPLY_FD = 3, 4  # where the child finds its frame pipes
 REPLY_TIMEOUT_S = 30.0
-MAX_LAUNCHES = 5  # per grader process: a fork server that keeps dying is not worth restarting
+MAX_TROUBLES = 5  # per grader process: a fork server that keeps failing is not worth relaunching
 
 
 class ZygoteUnavailable(RuntimeError):
@@ -428,7 +428,18 @@ class Zygote:
         how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         return how + (f": {tail[0][:200]}" if tail else "")
 
+    def notice_death(self) -> None:
+        """Record that the server has died (a worker lost with it said so): relaunch next time."""
+        global _troubles
+        with self._lock:
+            if self.dead is None:
+                self.dead = f"the fork server died ({self._exit()})"
+                _troubles += 1
+
     def _die(self, reason: str) -> None:
+        global _troubles
+        if self.dead is None:
+            _troubles += 1
         self.dead = reason
         self._sock.close()
         if self.alive() and self._proc is not None:
@@ -450,7 +461,8 @@ class Zygote:
 
 _LOCK = threading.Lock()
 _server: Zygote | None = None
-_launches = 0
+_troubles = 0  # launches that failed and servers that died
+_registered = False  # stop() is registered to run at exit
 _last_failure = ""
 
 
@@ -460,7 +472,7 @@ def shared(*, env: dict[str, str], startup_timeout_s: float) -> Zygote:
     Raise :class:`ZygoteUnavailable` when it cannot start, or when it has died since the last
     request (that start goes cold and says so; the next one launches a new server).
     """
-    global _server, _launches, _last_failure
+    global _server, _last_failure, _registered
     with _LOCK:
         server = _server
         if server is not None and server.dead is None and server.alive():
@@ -468,14 +480,16 @@ def shared(*, env: dict[str, str], startup_timeout_s: float) -> Zygote:
         if server is not None:
             _server = None
             if server.dead is None:  # nobody has been told yet: this start is the one that hears
-                server.dead = f"the fork server died ({server._exit()})"
+                server.notice_death()
+                _last_failure = server.dead or ""
                 raise ZygoteUnavailable(server.dead)
-        if _launches >= MAX_LAUNCHES:
-            raise ZygoteUnavailable(f"the fork server was launched {MAX_LAUNCHES} times and did "
-                                    f"not last; the last problem: {_last_failure}")
-        _launches += 1
-        if _launches == 1:
+            _last_failure = server.dead
+        if _troubles >= MAX_TROUBLES:
+            raise ZygoteUnavailable(f"the fork server failed or died {_troubles} times, so it is "
+                                    f"not launched again; the last time: {_last_failure}")
+        if not _registered:
             atexit.register(stop)
+            _registered = True
         server = Zygote(env)
         try:
             server.start(startup_timeout_s)

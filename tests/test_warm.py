@@ -1,0 +1,300 @@
+"""Warm workers: forked from the fork server, confined like cold ones, and as hard to break."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import SOLUTIONS
+
+from autograder import zygote
+from autograder.course import load_assignment
+from autograder.grading import GradeConfig, Submission, grade_submission
+from autograder.sandbox import WARM_NOTE, Sandbox, SandboxConfig
+from autograder.subjects import SubjectUnavailable
+
+pytestmark = pytest.mark.xdist_group("warm")  # one fork server for the module, killed on purpose
+
+FAST = SandboxConfig(check_timeout_s=3.0, startup_timeout_s=60.0, output_limit_bytes=200)
+PROBES = """
+import ctypes, os, resource, signal, sys, time
+
+def double(x):
+    return x * 2
+
+def info():
+    libc = ctypes.CDLL(None)
+    deathsig = ctypes.c_int()
+    libc.prctl(2, ctypes.byref(deathsig), 0, 0, 0)  # PR_GET_PDEATHSIG
+    fds = []
+    for fd in range(1024):  # fstat needs no path access, so Landlock cannot hide an fd from it
+        try:
+            os.fstat(fd)
+            fds.append(fd)
+        except OSError:
+            pass
+    return {"pid": os.getpid(), "ppid": os.getppid(), "sid": os.getsid(0), "cwd": os.getcwd(),
+            "env": dict(os.environ), "deathsig": deathsig.value, "fds": fds,
+            "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+            "address_space": resource.getrlimit(resource.RLIMIT_AS)[0]}
+
+def fd_targets():
+    found = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found[fd] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            pass  # the directory listing's own fd, closed by now
+    return found
+
+def read(path):
+    with open(path, "rb") as handle:
+        return len(handle.read())
+
+def hang():
+    while True:
+        pass
+
+def leave():
+    os._exit(3)
+
+def suicide():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def hog():
+    block = bytearray(2 << 30)
+    block[::4096] = b"x" * len(block[::4096])
+    return len(block)
+
+def bomb():
+    hog = []
+    while True:
+        hog.append(bytearray(256 << 20))
+"""
+CELLS = [{"id": "probes", "source": PROBES}]
+
+
+def call(box: Sandbox, name: str, *args: object) -> object:
+    outcome = box.run("call", [name, *args], {})
+    assert outcome.error is None, outcome.error
+    return outcome.value
+
+
+def server_pid() -> int:
+    server = zygote.running()
+    assert server is not None and server.pid is not None and server.alive()
+    return server.pid
+
+
+def launched_server_pid() -> int:
+    """The fork server's pid, launching it (by starting a warm worker) if need be."""
+    server = zygote.running()
+    if server is None or not server.alive():
+        with Sandbox(CELLS, config=FAST) as box:
+            box.start()
+    return server_pid()
+
+
+# --- same results -------------------------------------------------------------------------------
+
+GOOD = """import torch
+
+def bce(yhat, y):
+    p = yhat.clamp(1e-7, 1 - 1e-7)
+    return -(y * p.log() + (1 - y) * (1 - p).log()).mean()
+"""
+SUBMISSIONS = {
+    "good": GOOD,
+    "summed": GOOD.replace(".mean()", ".sum()"),
+    "builtin": "import torch.nn.functional as F\n\ndef bce(yhat, y):\n"
+               "    return F.binary_cross_entropy(yhat, y)\n",
+    "exits": "import os\n\ndef bce(yhat, y):\n    os._exit(4)\n",
+    "typo": "def bce(yhat, y:\n    return 0\n",
+}
+
+
+def test_warm_and_cold_workers_grade_alike(tmp_path: Path) -> None:
+    a1 = load_assignment("a1_logistic", SOLUTIONS)
+    sandbox = replace(FAST, check_timeout_s=30.0)
+    graded = {}
+    for warm in (True, False):
+        config = GradeConfig(devices=("cpu",), sandbox=replace(sandbox, warm=warm))
+        for name, source in SUBMISSIONS.items():
+            path = tmp_path / f"{name}.py"
+            path.write_text(source)
+            result = grade_submission(Submission(name, path), assignment=a1, config=config)
+            assert (WARM_NOTE in result.protections) == warm, result.protections
+            graded[name, warm] = (result.points, [(c.name, c.device, c.passed, c.points, c.message)
+                                                  for c in result.checks])
+    for name in SUBMISSIONS:
+        assert graded[name, True] == graded[name, False], name
+    assert graded["good", True][0] == 10 and graded["summed", True][0] < 10
+    assert any("exit code 4" in check[4] for check in graded["exits", True][1])
+
+
+# --- isolation ------------------------------------------------------------------------------------
+
+def test_the_warm_worker_is_confined_like_a_cold_one() -> None:
+    os.environ["GRADER_SECRET"] = "hunter2"
+    try:
+        with Sandbox(CELLS, config=FAST, deny=(SOLUTIONS.parent,)) as box:
+            box.start()
+            got = call(box, "info")
+            assert isinstance(got, dict)
+            members = box._cgroup.pids_in() if box._cgroup is not None else None
+            scratch = str(box._scratch)
+            blocked = box.run("call", ["read", str(SOLUTIONS / "a1_logistic" / "a1_logistic.ipynb")], {})
+            notes = "\n".join(box.confinement)
+    finally:
+        del os.environ["GRADER_SECRET"]
+    assert WARM_NOTE in notes
+    assert got["ppid"] == server_pid(), "forked by the fork server"
+    assert got["sid"] == got["pid"], "its own session"
+    assert got["deathsig"] == signal.SIGKILL
+    assert got["fds"] == [0, 1, 2, 3, 4], "stdin, stdout, stderr and the two frame pipes only"
+    assert got["cwd"] == scratch and "grade-scratch-" in scratch
+    assert "GRADER_SECRET" not in got["env"] and got["env"]["HOME"] == scratch
+    assert got["env"]["TMPDIR"] == scratch and got["env"]["CUDA_VISIBLE_DEVICES"] == ""
+    assert got["nofile"] == FAST.max_open_files and got["address_space"] == FAST.memory_bytes
+    if members is not None:
+        assert got["pid"] in members, "it joined its cgroup"
+    assert "Landlock ABI" in notes
+    assert blocked.error is not None and blocked.error.is_a("PermissionError")
+
+
+def test_the_fork_servers_control_socket_is_not_inherited() -> None:
+    """Without Landlock the worker may read /proc/self/fd: no socket there, the server's least."""
+    with Sandbox(CELLS, config=replace(FAST, landlock=False)) as box:
+        targets = call(box, "fd_targets")
+        server = server_pid()
+        theirs = {os.readlink(f"/proc/{server}/fd/{fd}") for fd in os.listdir(f"/proc/{server}/fd")}
+    sockets = {t for t in theirs if t.startswith("socket:")}
+    assert sockets, "the server holds its control socket"
+    assert isinstance(targets, dict)
+    assert not sockets & set(targets.values())
+    assert not [t for t in targets.values() if t.startswith("socket:")], targets
+
+
+# --- one child's trouble stays its own --------------------------------------------------------------
+
+def test_hang_exit_and_kill_in_one_worker_leave_the_server_serving() -> None:
+    server = launched_server_pid()
+    # torch maps about 3.2 GiB: with 4 GiB of address space the bomb stops after < 1 GiB
+    with Sandbox(CELLS, config=replace(FAST, memory_bytes=4 << 30)) as box:
+        with pytest.raises(SubjectUnavailable, match="timed out after 3 s"):
+            call(box, "hang")
+        with pytest.raises(SubjectUnavailable, match="exited while running the check .exit code 3"):
+            call(box, "leave")
+        with pytest.raises(SubjectUnavailable, match="killed by SIGKILL: killed, perhaps over the memory"):
+            call(box, "suicide")
+        outcome = box.run("call", ["bomb"], {})  # RLIMIT_AS counts the inherited mappings too
+        assert outcome.error is not None and outcome.error.is_a("MemoryError")
+        assert call(box, "double", 4) == 8
+        assert WARM_NOTE in box.confinement
+    assert server_pid() == server
+    with Sandbox(CELLS, config=FAST) as box:
+        assert call(box, "info")["ppid"] == server  # type: ignore[index]
+
+
+def test_memory_cgroup_kill_is_reported_and_the_next_worker_is_warm() -> None:
+    config = replace(FAST, memory_bytes=1 << 30, check_timeout_s=30.0)
+    with Sandbox(CELLS, config=config, uses_cuda=True) as box:  # no RLIMIT_AS: the cgroup acts
+        box.start()
+        if box._cgroup is None or box._cgroup.memory is None:
+            pytest.skip("no memory cgroup on this machine")
+        with pytest.raises(SubjectUnavailable, match="killed by SIGKILL: killed, perhaps over the memory"):
+            call(box, "hog")
+        assert call(box, "double", 2) == 4
+        assert call(box, "info")["ppid"] == server_pid()  # type: ignore[index]
+
+
+# --- the fork server itself -----------------------------------------------------------------------
+
+def _kill_server() -> None:
+    pid = launched_server_pid()
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while zygote.running() is not None and zygote.running().alive() and time.monotonic() < deadline:  # type: ignore[union-attr]
+        time.sleep(0.01)
+
+
+def test_a_killed_fork_server_means_a_cold_start_with_a_note_then_a_new_server() -> None:
+    old = launched_server_pid()
+    _kill_server()
+    with Sandbox(CELLS, config=FAST) as box:
+        box.start()
+        notes = "\n".join(box.confinement)
+        assert call(box, "double", 3) == 6
+        assert call(box, "info")["ppid"] == os.getpid()  # type: ignore[index]
+    assert "fork server unavailable (the fork server died (killed by SIGKILL))" in notes, notes
+    assert "started cold" in notes and WARM_NOTE not in notes
+    with Sandbox(CELLS, config=FAST) as box:
+        assert call(box, "info")["ppid"] not in (old, os.getpid())  # type: ignore[index]
+        assert WARM_NOTE in box.confinement
+
+
+def test_a_worker_killed_with_its_fork_server_reruns_the_check_cold() -> None:
+    with Sandbox(CELLS, config=FAST) as box:
+        assert call(box, "info")["ppid"] == server_pid()  # type: ignore[index]
+        _kill_server()
+        assert call(box, "double", 5) == 10  # not the student's failure: run again, cold
+        assert box.failures == 0
+        assert call(box, "info")["ppid"] == os.getpid()  # type: ignore[index]
+        assert any("fork server died" in note for note in box.confinement), box.confinement
+    with Sandbox(CELLS, config=FAST) as box:  # and the next submission gets a new server
+        box.start()
+        assert WARM_NOTE in box.confinement
+
+
+def test_the_server_outlives_the_thread_that_launched_it() -> None:
+    """PR_SET_PDEATHSIG follows the launching *thread*: a finished grader thread must not
+    take the fork server with it."""
+    zygote.stop()
+    seen: list[int] = []
+
+    def grade_one() -> None:
+        with Sandbox(CELLS, config=FAST) as box:
+            seen.append(call(box, "info")["ppid"])  # type: ignore[index]
+
+    thread = threading.Thread(target=grade_one)
+    thread.start()
+    thread.join()
+    time.sleep(0.2)
+    assert seen == [server_pid()]
+
+
+def test_threads_starting_sandboxes_at_once_each_get_a_working_worker() -> None:
+    server = launched_server_pid()
+    results: dict[int, tuple[object, object]] = {}
+    errors: list[BaseException] = []
+
+    def grade_one(i: int) -> None:
+        try:
+            with Sandbox(CELLS, config=FAST) as box:
+                results[i] = (call(box, "double", i), call(box, "info"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=grade_one, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(results) == list(range(6))
+    assert all(doubled == 2 * i for i, (doubled, _) in results.items())
+    infos = [info for _, info in results.values()]
+    assert all(info["ppid"] == server for info in infos)  # type: ignore[index]
+    assert len({info["pid"] for info in infos}) == 6  # type: ignore[index]
+    assert len({info["cwd"] for info in infos}) == 6  # type: ignore[index]
+
+
+def test_cold_config_never_uses_the_server() -> None:
+    with Sandbox(CELLS, config=replace(FAST, warm=False)) as box:
+        assert call(box, "info")["ppid"] == os.getpid()  # type: ignore[index]
+        assert WARM_NOTE not in box.confinement
