@@ -7,15 +7,17 @@ It never initialises CUDA and never runs a torch op, so it has one thread and no
 when it forks; a CUDA run's child initialises CUDA itself, after the fork.
 
 Protocol. The grader and the zygote share a ``SOCK_SEQPACKET`` socket pair; every message is one
-JSON packet and every request gets exactly one reply, so the grader's side is one lock around
-send-and-receive and any number of grader threads may share one zygote (the zygote itself stays
-single-threaded)::
+JSON packet and every request gets exactly one reply, carrying the request's ``id`` (a reply
+left unread by a grader thread interrupted mid-request is recognised and skipped). The grader's
+side is one lock around send-and-receive, so any number of grader threads may share one zygote;
+the zygote itself stays single-threaded::
 
     zygote -> grader   {"ready": true, "pid": P}                 once, after the imports
-    grader -> zygote   {"op": "spawn", "env", "cwd", "rlimits", "cgroup"} + 5 fds (SCM_RIGHTS):
-                       the child's stdout, stderr, request pipe, reply pipe, and a status pipe
-    zygote -> grader   {"pid": P} or {"error": "..."}
-    grader -> zygote   {"op": "reap", "pid": P}    ->   {"ok": true}
+    grader -> zygote   {"op": "spawn", "id", "env", "cwd", "rlimits", "cgroup"} + 5 fds
+                       (SCM_RIGHTS): the child's stdout, stderr, request pipe, reply pipe, and a
+                       status pipe
+    zygote -> grader   {"id", "pid": P} or {"id", "error": "..."}
+    grader -> zygote   {"op": "reap", "id", "pid": P}    ->   {"id", "ok": true}
 
 The grader creates every pipe; the zygote forks, closes its copies of the first four and keeps
 the status pipe. When the child exits, the zygote writes its status there (a signed 32-bit
@@ -104,12 +106,15 @@ class _Server:
                 if not packet:  # the grader closed the socket or died: take the children along
                     self.shutdown()
                     return 0
+                request: dict[str, Any] = {}
                 try:
-                    reply = self.handle(json.loads(packet), fds)
+                    request = json.loads(packet)
+                    reply = self.handle(request, fds)
                 except Exception as exc:  # noqa: BLE001 - one bad request must not end the server
                     for fd in fds:
                         _close(fd)
                     reply = {"error": f"{type(exc).__name__}: {exc}"}
+                reply["id"] = request.get("id") if isinstance(request, dict) else None
                 try:
                     self.control.send(json.dumps(reply).encode("utf-8"))
                 except OSError:
@@ -318,7 +323,9 @@ class Zygote:
         self.env = env
         self.stderr = bytearray()  # the last few KiB the server wrote, for error messages
         self.dead: str | None = None  # why it stopped, once someone has been told
+        self.owner = os.getpid()  # a forked copy of the grader must launch its own
         self._lock = threading.Lock()
+        self._requests = 0
         self._launched = threading.Event()
         self._proc: subprocess.Popen[bytes] | None = None
         self._holder: threading.Thread | None = None
@@ -392,13 +399,18 @@ class Zygote:
         with self._lock:
             if self.dead is not None:
                 raise ZygoteUnavailable(self.dead)
+            self._requests += 1
+            ident = self._requests
             try:
-                packet = json.dumps(message).encode("utf-8")
+                packet = json.dumps({**message, "id": ident}).encode("utf-8")
                 if fds:
                     socket.send_fds(self._sock, [packet], fds)
                 else:
                     self._sock.send(packet)
-                return self._receive(REPLY_TIMEOUT_S, "answering a request")
+                while True:
+                    reply = self._receive(REPLY_TIMEOUT_S, "answering a request")
+                    if reply.get("id") == ident:
+                        return reply
             except (OSError, ZygoteUnavailable) as exc:
                 self._die(str(exc) if isinstance(exc, ZygoteUnavailable)
                           else f"the fork server is gone ({exc}; {self._exit()})")
@@ -475,6 +487,8 @@ def shared(*, env: dict[str, str], startup_timeout_s: float) -> Zygote:
     global _server, _last_failure, _registered
     with _LOCK:
         server = _server
+        if server is not None and server.owner != os.getpid():
+            server = _server = None  # inherited through os.fork(): the parent's, not ours
         if server is not None and server.dead is None and server.alive():
             return server
         if server is not None:
@@ -510,7 +524,7 @@ def stop() -> None:
     global _server
     with _LOCK:
         server, _server = _server, None
-    if server is not None:
+    if server is not None and server.owner == os.getpid():
         server.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -292,6 +293,17 @@ def test_threads_starting_sandboxes_at_once_each_get_a_working_worker() -> None:
     assert all(info["ppid"] == server for info in infos)  # type: ignore[index]
     assert len({info["pid"] for info in infos}) == 6  # type: ignore[index]
     assert len({info["cwd"] for info in infos}) == 6  # type: ignore[index]
+
+
+def test_a_reply_left_unread_is_skipped() -> None:
+    """A grader thread interrupted between request and reply (SIGTERM) leaves a reply behind."""
+    server = launched_server_pid()
+    running = zygote.running()
+    assert running is not None
+    running._sock.send(json.dumps({"op": "reap", "pid": 1, "id": -1}).encode())
+    with Sandbox(CELLS, config=FAST) as box:
+        assert call(box, "info")["ppid"] == server  # type: ignore[index]
+        assert WARM_NOTE in box.confinement
 
 
 def test_cold_config_never_uses_the_server() -> None:
