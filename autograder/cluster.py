@@ -2,9 +2,10 @@
 
 Each task carries what a worker needs and nothing it might lack: the submission's bytes and file
 name (workers need not share a filesystem), the student id, the assignment's name, a
-fingerprint of the files that decide scores, and the :class:`~autograder.grading.GradeConfig`.
-The worker grades with its own copy of the course (the same project installed there) through
-:func:`~autograder.grading.grade_submission`, and sends the result back as JSON text.
+fingerprint of what decides scores (reference notebook, check files, project version), and the
+:class:`~autograder.grading.GradeConfig`. The worker grades with its own copy of the course (the
+same project installed there) through :func:`~autograder.grading.grade_submission`, and sends
+the result back as JSON text.
 
 GPU routing: cuda checks run only on workers that declare a ``GPU`` resource
 (``dask worker ADDRESS --nthreads 1 --resources GPU=1``). When the devices include cuda and
@@ -30,6 +31,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -100,16 +102,20 @@ def grade_task(task: GradeTask) -> str:
 
 
 def fingerprint(assignment: Assignment) -> str:
-    """Hash what decides scores: the reference notebook, the check files and the grader's code."""
-    digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent
-    files = [assignment.notebook, assignment.public_checks, assignment.hidden_checks,
-             *sorted(package.glob("*.py"))]
-    for path in files:
+    """Hash what decides scores: the reference notebook, the check files, the project's version."""
+    digest = hashlib.sha256(_project_version().encode("utf-8") + b"\0")
+    for path in (assignment.notebook, assignment.public_checks, assignment.hidden_checks):
         digest.update(path.name.encode("utf-8") + b"\0")
         digest.update(path.read_bytes() if path.is_file() else b"(missing)")
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+def _project_version() -> str:
+    try:
+        return metadata.version("torchgrade")
+    except metadata.PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown"
 
 
 def _assignment_here(task: GradeTask) -> Assignment:
@@ -129,9 +135,9 @@ def _assignment_here(task: GradeTask) -> Assignment:
         assignment = load_assignment(task.assignment, folder.resolve())
         if fingerprint(assignment) != task.fingerprint:
             raise CourseError(
-                f"{where}: its copy of {task.assignment} in {folder} or its autograder package "
-                "differs from the ones this batch was started with, so it could give other "
-                "scores. Install the same version of the course and the project on every worker.")
+                f"{where}: its copy of {task.assignment} in {folder} (reference or checks) or "
+                "its version of the project differs from the ones this batch was started with, "
+                "so it could give other scores. Install the same course and project everywhere.")
         return assignment
     raise CourseError(
         f"{where} has no assignment '{task.assignment}' (looked in {', '.join(tried)}). Install "
@@ -227,6 +233,7 @@ class Cluster:
                plan: CudaPlan) -> Iterator[tuple[int, SubmissionResult]]:
         futures: dict[Any, int] = {}
         try:
+            tasks, keys, positions = [], [], []
             for position, submission in enumerate(todo):
                 try:
                     data = submission.path.read_bytes()
@@ -234,11 +241,15 @@ class Cluster:
                     message = f"cannot read {submission.path.name}: {exc.strerror}"
                     yield position, error_result(submission, assignment=assignment, message=message)
                     continue
-                task = GradeTask(student=submission.student, filename=submission.path.name,
-                                 data=data, **common)
-                key = f"grade-{assignment.name}-{safe_name(submission.student)}-{uuid.uuid4().hex[:8]}"
-                futures[self.client.submit(grade_task, task, key=key, resources=plan.resources,
-                                           pure=False)] = position
+                tasks.append(GradeTask(student=submission.student, filename=submission.path.name,
+                                       data=data, **common))
+                keys.append(f"grade-{assignment.name}-{safe_name(submission.student)}-{uuid.uuid4().hex[:8]}")
+                positions.append(position)
+            # one graph update for the whole batch: the scheduler then queues the tasks and
+            # hands each worker the next as it frees up, instead of assigning all at once
+            submitted = self.client.map(grade_task, tasks, key=keys, resources=plan.resources,
+                                        pure=False) if tasks else []
+            futures = dict(zip(submitted, positions, strict=True))
             pending = dict(futures)
             try:
                 for future in self._distributed.as_completed(list(futures), loop=self.client.loop):
