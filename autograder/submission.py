@@ -4,8 +4,10 @@ The rules, in the order they apply to each exercise of a notebook:
 
 1. Every code cell whose nbgrader ``grade_id`` is the exercise's runs, in notebook order (a
    duplicated cell behaves as it would in the kernel: the later definition wins).
-2. If no code cell has that id but one is a markdown or raw cell, the exercise scores zero with a
-   message saying to turn it back into code.
+2. If no code cell has that id but one is a markdown or raw cell, that cell runs as code, with a
+   notice saying to turn it back into code. nbgrader's autograder restores the cell type of
+   every cell it knows too, so both grade the student's code; scoring it zero would punish
+   correct code for a keystroke.
 3. If no cell has the id at all (deleted, or the code was pasted into a new cell), code cells that
    define the exercise's functions or classes at top level are used instead, with a notice.
 4. Otherwise the exercise scores zero: "no cell with grade_id ...".
@@ -136,11 +138,12 @@ def extract(path: Path, assignment: Assignment) -> Extraction:
                 "so the last definition counts"
             )
         if not code and by_id:
-            extraction.problems[exercise.name] = (
-                f"the cell '{exercise.name}' is a {by_id[0].get('cell_type')} cell, so its code "
-                "never runs. Change it back to a code cell (Esc, then Y in Jupyter)."
+            code = by_id[:1]
+            extraction.notices[exercise.name] = (
+                f"the cell '{exercise.name}' is a {by_id[0].get('cell_type')} cell, so it does not "
+                "run in your kernel; it was graded as code. Change it back to a code cell "
+                "(Esc, then Y in Jupyter)."
             )
-            continue
         if not code and exercise.defines:
             code = [
                 c for c in cells

@@ -55,12 +55,16 @@ def test_deleted_cell_without_replacement_is_a_clear_problem(a1, stub_nb, tmp_pa
         "no cell with grade_id 'bce'. Was it deleted? Expected one of: bce")
 
 
-def test_markdown_cell_says_to_change_it_back(a1, stub_nb, tmp_path):
+def test_markdown_cell_runs_as_code_and_says_to_change_it_back(a1, stub_nb, tmp_path):
+    # as nbgrader autograde does (it restores the cell type): correct code keeps its marks
     cell = _solution_cell(stub_nb)
-    cell.cell_type = "markdown"
+    cell.cell_type, cell.source = "markdown", "def bce(yhat, y):\n    return 0"
     del cell["outputs"], cell["execution_count"]
     extraction = extract(_write(tmp_path, stub_nb), a1)
-    assert "is a markdown cell" in extraction.problems["bce"]
+    assert "bce" not in extraction.problems
+    assert "is a markdown cell" in extraction.notices["bce"]
+    assert "Change it back to a code cell" in extraction.notices["bce"]
+    assert [c["source"] for c in extraction.cells if c["id"] == "bce"] == [cell.source]
 
 
 def test_duplicated_cell_runs_both_in_order(a1, stub_nb, tmp_path):
