@@ -134,6 +134,24 @@ def _zygote_env() -> dict[str, str]:
     return {**_base_env(), "CUDA_VISIBLE_DEVICES": ""}  # it must never touch a GPU anyway
 
 
+def warm_up(config: SandboxConfig) -> None:
+    """Launch the fork server in the background now, so the first worker need not wait for it.
+
+    Optional: the first warm start launches it anyway. Never raises; a launch that fails here is
+    tried again (and reported) by the first start.
+    """
+    if not config.warm:
+        return
+
+    def launch() -> None:
+        try:
+            zygote.shared(env=_zygote_env(), startup_timeout_s=config.startup_timeout_s)
+        except zygote.ZygoteUnavailable:
+            pass
+
+    threading.Thread(target=launch, name="autograder-warm-up", daemon=True).start()
+
+
 class _ColdWorker:
     """A worker the grader started itself, ``python -I -m autograder.worker``."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
 import pytest
 import torch
@@ -33,9 +34,10 @@ def sleeper():
 """}]
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with Sandbox(CELLS, config=FAST) as box:
+@pytest.fixture(scope="module", params=[True, False], ids=["warm", "cold"])
+def sandbox(request):
+    """A worker forked from the fork server, and one started with ``python -I``."""
+    with Sandbox(CELLS, config=replace(FAST, warm=request.param)) as box:
         box.start()
         yield box
 
@@ -165,8 +167,6 @@ def test_a_cuda_error_gets_the_next_check_a_fresh_process():
 
 
 def test_resident_memory_is_polled_where_no_cgroup_limits_it():
-    from dataclasses import replace
-
     config = replace(FAST, memory_bytes=1 << 30, cgroup=False, check_timeout_s=30.0)
     with Sandbox(PID_CELLS, config=config, uses_cuda=True) as box:
         with pytest.raises(SubjectUnavailable, match="memory limit 1 GiB exceeded .resident."):
@@ -175,8 +175,6 @@ def test_resident_memory_is_polled_where_no_cgroup_limits_it():
 
 
 def test_without_a_cgroup_the_results_say_what_is_missing():
-    from dataclasses import replace
-
     with Sandbox(CELLS, config=replace(FAST, cgroup=False)) as box:
         box.start()
         text = "\n".join(box.confinement)

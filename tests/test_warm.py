@@ -16,7 +16,7 @@ from conftest import SOLUTIONS
 from autograder import zygote
 from autograder.course import load_assignment
 from autograder.grading import GradeConfig, Submission, grade_submission
-from autograder.sandbox import WARM_NOTE, Sandbox, SandboxConfig
+from autograder.sandbox import WARM_NOTE, Sandbox, SandboxConfig, warm_up
 from autograder.subjects import SubjectUnavailable
 
 pytestmark = pytest.mark.xdist_group("warm")  # one fork server for the module, killed on purpose
@@ -304,6 +304,17 @@ def test_a_reply_left_unread_is_skipped() -> None:
     with Sandbox(CELLS, config=FAST) as box:
         assert call(box, "info")["ppid"] == server  # type: ignore[index]
         assert WARM_NOTE in box.confinement
+
+
+def test_warm_up_launches_the_server_in_the_background() -> None:
+    zygote.stop()
+    warm_up(FAST)
+    deadline = time.monotonic() + 60
+    while zygote.running() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server = server_pid()
+    with Sandbox(CELLS, config=FAST) as box:
+        assert call(box, "info")["ppid"] == server  # type: ignore[index]
 
 
 def test_cold_config_never_uses_the_server() -> None:
