@@ -408,9 +408,12 @@ class GraderPool:
             with self._lock:
                 if self._stopping.is_set():
                     raise _Stopped
+                # its own session: Ctrl-C reaches only this process, which stops the graders
                 process = subprocess.Popen(
-                    [sys.executable, "-c", _GRADER_MAIN, _PACKAGE_ROOT, str(task_r), str(reply_w)],
-                    env=env, stdin=subprocess.DEVNULL, pass_fds=(task_r, reply_w))
+                    [sys.executable, "-c", _GRADER_MAIN, _PACKAGE_ROOT, str(os.getpid()),
+                     str(task_r), str(reply_w)],
+                    env=env, stdin=subprocess.DEVNULL, pass_fds=(task_r, reply_w),
+                    start_new_session=True)
                 self._processes.append(process)
         except BaseException:
             os.close(task_w)
@@ -518,11 +521,10 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # pytest stops at once on it; SystemExit would count as a failed check
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """Ask the kernel to SIGKILL this process when the batch's process dies (kill -9 included)."""
     import ctypes
 
-    parent = os.getppid()
     try:
         ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # not Linux: the pool's close() has to do
@@ -533,11 +535,11 @@ def _die_with_parent() -> None:
 
 def serve_grader(argv: list[str]) -> None:
     """Run a grader process of a :class:`GraderPool`: grade each submission received, until told
-    to stop. ``argv`` holds the pipe ends to read tasks from and to write JSON replies to."""
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the batch's process decides
+    to stop. ``argv`` holds the batch process's pid, then the pipe ends to read tasks from and
+    to write JSON replies to."""
+    _die_with_parent(int(argv[0]))
     signal.signal(signal.SIGTERM, _on_sigterm)
-    tasks, replies = Connection(int(argv[0]), writable=False), Connection(int(argv[1]), readable=False)
+    tasks, replies = Connection(int(argv[1]), writable=False), Connection(int(argv[2]), readable=False)
     try:
         assignment, config = tasks.recv()  # from the trusted batch process: pickle is fine here
         while True:
