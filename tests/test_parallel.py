@@ -174,7 +174,8 @@ def test_a_killed_batch_keeps_what_finished_and_leaves_no_process_behind(tmp_pat
     for path in (out / "submissions").glob("*.json"):
         json.loads(path.read_text())  # never half-written
     assert sum(b"serve_grader" in cmdline for cmdline in started.values()) == 2
-    assert wait_until_gone(list(started)) == [], "sandboxes in their own sessions die with the batch"
+    # graders and sandboxes run in sessions of their own: the kernel's death signal ends them
+    assert wait_until_gone(list(started)) == [], "graders and sandboxes die with the batch"
 
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
@@ -183,6 +184,9 @@ def test_a_killed_batch_keeps_what_finished_and_leaves_no_process_behind(tmp_pat
     assert [s["points"] for s in doc["submissions"]] == [4.0, 10.0] * 3
     for name, mtime in first.items():  # graded before the kill: reused, not graded again
         assert (out / "submissions" / name).stat().st_mtime_ns == mtime
+    for pid in started:
+        stale = list(Path("/sys/fs/cgroup/pids").glob(f"autograder-{pid}-*"))
+        assert not stale, "the rerun should have swept the killed graders' cgroups"
 
 
 def test_a_grader_that_dies_costs_only_its_submission(tmp_path):
