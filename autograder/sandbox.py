@@ -169,34 +169,6 @@ class _ColdWorker:
         self.popen.wait()
 
 
-class _WarmWorker:
-    """A worker forked by the fork server, which reports its exit status and reaps it."""
-
-    def __init__(self, pid: int, status_fd: int, server: zygote.Zygote) -> None:
-        self.pid = pid
-        self.server = server
-        self._status = status_fd
-        self._code: int | None = None
-
-    def wait(self, timeout: float) -> int | None:
-        if self._code is None and self._status >= 0:
-            if not select.select([self._status], [], [], timeout)[0]:
-                return None
-            data = os.read(self._status, zygote.STATUS.size)  # empty: the fork server died
-            if len(data) == zygote.STATUS.size:
-                self._code = zygote.STATUS.unpack(data)[0]
-            os.close(self._status)
-            self._status = -1
-        return self._code
-
-    def release(self) -> None:
-        self.wait(5)
-        self.server.reap(self.pid)  # until now its zombie kept the pid (and group id) from reuse
-        if self._status >= 0:
-            os.close(self._status)
-            self._status = -1
-
-
 class _NotReady(Exception):
     """The worker stopped or failed before running any student code."""
 
@@ -244,7 +216,7 @@ class Sandbox:
         self.starts = 0
         self.failures = 0
         self.exercise: str | None = None
-        self._proc: _ColdWorker | _WarmWorker | None = None
+        self._proc: _ColdWorker | zygote.ForkedWorker | None = None
         self._scratch: Path | None = None
         self._to_child = self._from_child = -1
         self._streams: list[Any] = []
@@ -299,24 +271,20 @@ class Sandbox:
         for pump in self._pumps:
             pump.start()
 
-    def _fork(self, theirs: list[int], limits: dict[str, int]) -> _WarmWorker | None:
+    def _fork(self, theirs: list[int], limits: dict[str, int]) -> zygote.ForkedWorker | None:
         """Ask the fork server for a worker; None (and a note) where it cannot give one."""
         if self._scratch is None:
             return None
         spec = {"env": self._env(self._scratch), "cwd": str(self._scratch), "rlimits": limits,
                 "cgroup": [str(p) for p in self._cgroup.procs_files()] if self._cgroup else []}
-        status_r, status_w = os.pipe()
         try:
             server = zygote.shared(env=_zygote_env(), startup_timeout_s=self.config.startup_timeout_s)
-            pid = server.spawn(spec, [*theirs, status_w])
+            worker = server.spawn(spec, theirs)
         except zygote.ZygoteUnavailable as exc:
-            os.close(status_r)
             self._launch_note = f"fork server unavailable ({exc}): this worker was started cold"
             return None
-        finally:
-            os.close(status_w)
         self._launch_note = WARM_NOTE
-        return _WarmWorker(pid, status_r, server)
+        return worker
 
     def _spawn(self, theirs: list[int], limits: dict[str, int]) -> _ColdWorker:
         out_w, err_w, to_child_r, from_child_w = theirs
@@ -495,7 +463,7 @@ class Sandbox:
     def _exit_reason(self) -> str:
         proc = self._proc
         code = proc.wait(timeout=5) if proc is not None else None
-        if code is None and isinstance(proc, _WarmWorker) and not proc.server.alive():
+        if code is None and isinstance(proc, zygote.ForkedWorker) and not proc.server.alive():
             # its death signal fired: the fork server died, not because of the student's code
             proc.server.notice_death()
             self._lost_server = True

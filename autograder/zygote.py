@@ -381,12 +381,21 @@ class Zygote:
             stream.close()
         self._proc.wait()
 
-    def spawn(self, spec: dict[str, Any], fds: list[int]) -> int:
-        """Fork a worker that will use ``fds`` (stdout, stderr, requests, replies, status)."""
-        reply = self._request({"op": "spawn", **spec}, fds)
+    def spawn(self, spec: dict[str, Any], fds: list[int]) -> ForkedWorker:
+        """Fork a worker whose stdout, stderr, requests and replies are ``fds`` (the caller
+        keeps its copies and closes them)."""
+        status_r, status_w = os.pipe()
+        try:
+            reply = self._request({"op": "spawn", **spec}, [*fds, status_w])
+        except BaseException:
+            os.close(status_r)
+            raise
+        finally:
+            os.close(status_w)
         if "pid" not in reply:
+            os.close(status_r)
             raise ZygoteUnavailable(f"the fork server refused: {reply.get('error')}")
-        return int(reply["pid"])
+        return ForkedWorker(int(reply["pid"]), status_r, self)
 
     def reap(self, pid: int) -> None:
         """Tell the server the grader is done with ``pid``: its zombie may go."""
@@ -469,6 +478,38 @@ class Zygote:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+
+
+class ForkedWorker:
+    """A worker the fork server forked for this grader: its exit status comes over a pipe."""
+
+    def __init__(self, pid: int, status_fd: int, server: Zygote) -> None:
+        self.pid = pid
+        self.server = server
+        self._status = status_fd
+        self._code: int | None = None
+
+    def wait(self, timeout: float) -> int | None:
+        """Return its exit status as ``Popen.returncode`` gives it, or None: still running after
+        ``timeout`` seconds, or unknown because the fork server died (and took it along)."""
+        if self._code is None and self._status >= 0:
+            if not select.select([self._status], [], [], timeout)[0]:
+                return None
+            data = os.read(self._status, STATUS.size)  # empty: the fork server died
+            if len(data) == STATUS.size:
+                self._code = STATUS.unpack(data)[0]
+            os.close(self._status)
+            self._status = -1
+        return self._code
+
+    def release(self) -> None:
+        """After the kill: wait for the exit, then let the server reap it. Until now its zombie
+        kept its pid, and so its process group id, from being reused by another process."""
+        self.wait(5)
+        self.server.reap(self.pid)
+        if self._status >= 0:
+            os.close(self._status)
+            self._status = -1
 
 
 _LOCK = threading.Lock()
