@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -315,6 +317,48 @@ def test_warm_up_launches_the_server_in_the_background() -> None:
     server = server_pid()
     with Sandbox(CELLS, config=FAST) as box:
         assert call(box, "info")["ppid"] == server  # type: ignore[index]
+
+
+GRADER = """
+import json, sys, time
+from autograder import zygote
+from autograder.sandbox import Sandbox, SandboxConfig
+
+box = Sandbox([{"id": "a", "source": "import os\\ndef pid():\\n    return os.getpid()"}],
+              config=SandboxConfig())
+worker = box.run("call", ["pid"], {}).value
+print(json.dumps({"server": zygote.running().pid, "worker": worker}), flush=True)
+if sys.argv[1] == "hang":
+    time.sleep(600)
+box.close()
+"""
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie nobody has reaped yet (it runs nothing)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("how", ["exit", "kill -9"])
+def test_the_server_and_its_workers_end_with_the_grader(tmp_path: Path, how: str) -> None:
+    script = tmp_path / "grader.py"
+    script.write_text(GRADER)
+    grader = subprocess.Popen([sys.executable, str(script), "hang" if how == "kill -9" else "exit"],
+                              stdout=subprocess.PIPE, text=True)
+    assert grader.stdout is not None
+    pids = json.loads(grader.stdout.readline())
+    assert not _gone(pids["server"])
+    if how == "kill -9":
+        assert not _gone(pids["worker"])
+        grader.kill()
+    assert grader.wait(timeout=60) == (-signal.SIGKILL if how == "kill -9" else 0)
+    deadline = time.monotonic() + 10
+    while not all(_gone(pid) for pid in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert {name: _gone(pid) for name, pid in pids.items()} == {"server": True, "worker": True}
 
 
 def test_cold_config_never_uses_the_server() -> None:
