@@ -299,11 +299,14 @@ def default_workers(submissions: int, *, devices: tuple[str, ...]) -> int:
     One per usable CPU core (the sandboxes are single-threaded), at most one per submission, and
     where cuda checks run, at most :data:`GRADERS_PER_GPU` per visible GPU.
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    workers = min(cores, submissions)
+    workers = min(_cores(), submissions)
     if cuda_skip_reason(devices) is None:
         workers = min(workers, GRADERS_PER_GPU * max(len(_visible_gpus()), 1))
     return max(workers, 1)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _visible_gpus() -> list[str]:
@@ -409,9 +412,11 @@ class GraderPool:
                 if self._stopping.is_set():
                     raise _Stopped
                 # its own session: Ctrl-C reaches only this process, which stops the graders
+                # the reference runs in the grader: share the cores rather than each take all
+                threads = max(_cores() // self.size, 1)
                 process = subprocess.Popen(
                     [sys.executable, "-c", _GRADER_MAIN, _PACKAGE_ROOT, str(os.getpid()),
-                     str(task_r), str(reply_w)],
+                     str(threads), str(task_r), str(reply_w)],
                     env=env, stdin=subprocess.DEVNULL, pass_fds=(task_r, reply_w),
                     start_new_session=True)
                 self._processes.append(process)
@@ -535,11 +540,12 @@ def _die_with_parent(parent: int) -> None:
 
 def serve_grader(argv: list[str]) -> None:
     """Run a grader process of a :class:`GraderPool`: grade each submission received, until told
-    to stop. ``argv`` holds the batch process's pid, then the pipe ends to read tasks from and
-    to write JSON replies to."""
+    to stop. ``argv`` holds the batch process's pid, torch's thread count here, then the pipe
+    ends to read tasks from and to write JSON replies to."""
     _die_with_parent(int(argv[0]))
     signal.signal(signal.SIGTERM, _on_sigterm)
-    tasks, replies = Connection(int(argv[1]), writable=False), Connection(int(argv[2]), readable=False)
+    torch.set_num_threads(int(argv[1]))
+    tasks, replies = Connection(int(argv[2]), writable=False), Connection(int(argv[3]), readable=False)
     try:
         assignment, config = tasks.recv()  # from the trusted batch process: pickle is fine here
         while True:
