@@ -57,8 +57,19 @@ def _slip(student: str, assignment: str, nb: nbformat.NotebookNode, path: Path) 
     return False
 
 
-def make_class(solutions: Path, out: Path) -> Path:
-    """Write every student's submissions under ``out/<student>/<assignment>/``; return ``out``."""
+def class_of(size: int) -> dict[str, float]:
+    """``size`` students: the demo's twelve first, then more with skills spread evenly."""
+    students = dict(list(STUDENTS.items())[:size])
+    for i in range(len(students), size):
+        students[f"student{i:04d}"] = round(1.0 - (i * 0.37) % 0.9, 3)
+    return students
+
+
+def make_class(solutions: Path, out: Path, *, students: dict[str, float] | None = None) -> Path:
+    """Write every student's submissions under ``out/<student>/<assignment>/``; return ``out``.
+
+    ``students`` maps names to skill (0 to 1); the default is the demo class of twelve.
+    """
     assignments_dir = solutions.parent / "assignments"
     for name in available(solutions):
         assignment = load_assignment(name, solutions)
@@ -66,7 +77,7 @@ def make_class(solutions: Path, out: Path) -> Path:
         if not stub.is_file():
             raise FileNotFoundError(f"{stub} is missing; run `grade build {name}` first")
         variants = variants_of(assignment)
-        for student, skill in STUDENTS.items():
+        for student, skill in (STUDENTS if students is None else students).items():
             sources = reference_sources(assignment)
             stubbed: set[str] = set()
             for exercise in assignment.exercises:
