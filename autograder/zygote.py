@@ -36,12 +36,15 @@ dropped capabilities, and runs the cells.
 
 Memory. A cgroup charges a page to the group of the process that first touched it. Torch's pages
 were touched by the zygote, which lives in the grader's cgroup, so a warm child's memory group is
-charged only for what it touches after joining: the pages it writes (each copy-on-write copy) and
-the memory it allocates. The cgroup limit is therefore a limit on the student's own memory, on top
-of the shared torch image (about 0.5 GiB resident), where a cold worker's limit also covers its
-own copy of that image: a warm child can hold about that much more before the limit bites. The
-address-space limit (RLIMIT_AS) and resident-memory polling count the inherited mappings exactly
-as they count a cold worker's, so they are unchanged.
+charged only for what it touches after joining: the pages it writes (each copy-on-write copy,
+including objects whose reference counts change) and the memory it allocates. Measured on a
+fresh worker: a few MiB charged to a warm one, about 0.3 GiB to a cold one (its own import of
+torch). The cgroup limit is therefore a limit on the student's own memory on top of the shared
+torch image, where a cold worker's limit also covers its copy of that image: a warm worker may
+hold about 0.3 GiB more before the limit bites, and the shared image (about 0.5 GiB resident in
+the zygote) is the grader's to pay, once. The address-space limit (RLIMIT_AS) and resident-memory
+polling count the inherited mappings exactly as they count a cold worker's, so they are
+unchanged.
 """
 
 from __future__ import annotations
