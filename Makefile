@@ -21,7 +21,7 @@ test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: setup
-	$(BIN)/ruff check autograder tests solutions
+	$(BIN)/ruff check autograder tests solutions bench
 	$(BIN)/mypy
 
 assignments: setup
