@@ -130,8 +130,32 @@ def _base_env() -> dict[str, str]:
     }
 
 
-def _zygote_env() -> dict[str, str]:
-    return {**_base_env(), "CUDA_VISIBLE_DEVICES": ""}  # it must never touch a GPU anyway
+def _zygote_env(preload: tuple[str, ...] = ()) -> dict[str, str]:
+    env = {**_base_env(), "CUDA_VISIBLE_DEVICES": ""}  # it must never touch a GPU anyway
+    if preload:
+        env[zygote.PRELOAD_VARIABLE] = ",".join(preload)
+    return env
+
+
+def setup_imports(cells: list[dict[str, str]]) -> tuple[str, ...]:
+    """The modules the instructor's setup cell imports (never a student's cell): the fork server
+    imports them once, so no worker pays for matplotlib or scikit-learn again."""
+    import ast
+
+    modules: list[str] = []
+    for cell in cells:
+        if cell.get("id") != "setup":
+            continue
+        try:
+            tree = ast.parse(cell.get("source", ""))
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                modules.extend(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.append(node.module)
+    return tuple(dict.fromkeys(modules))
 
 
 def warm_up(config: SandboxConfig) -> None:
@@ -278,7 +302,8 @@ class Sandbox:
         spec = {"env": self._env(self._scratch), "cwd": str(self._scratch), "rlimits": limits,
                 "cgroup": [str(p) for p in self._cgroup.procs_files()] if self._cgroup else []}
         try:
-            server = zygote.shared(env=_zygote_env(), startup_timeout_s=self.config.startup_timeout_s)
+            server = zygote.shared(env=_zygote_env(setup_imports(self.cells)),
+                                   startup_timeout_s=self.config.startup_timeout_s)
             worker = server.spawn(spec, theirs)
         except zygote.ZygoteUnavailable as exc:
             self._launch_note = f"fork server unavailable ({exc}): this worker was started cold"

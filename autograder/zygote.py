@@ -68,6 +68,7 @@ SPAWN_FDS = 5  # stdout, stderr, requests, replies (all four for the child), sta
 REQUEST_FD, REPLY_FD = 3, 4  # where the child finds its frame pipes
 REPLY_TIMEOUT_S = 30.0
 MAX_TROUBLES = 5  # per grader process: a fork server that keeps failing is not worth relaunching
+PRELOAD_VARIABLE = "AUTOGRADER_PRELOAD"  # comma-separated modules the server imports up front
 
 
 class ZygoteUnavailable(RuntimeError):
@@ -291,12 +292,26 @@ def _say(text: str) -> None:
         pass
 
 
+def _preload() -> None:
+    """Import the modules named in PRELOAD_VARIABLE (the setup cell's imports); one that fails
+    to import is left for the worker to import, or fail on, itself."""
+    import importlib
+
+    for name in filter(None, os.environ.pop(PRELOAD_VARIABLE, "").split(",")):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001, S112 - the worker will import it and report the error
+            continue
+
+
 def serve(control: socket.socket) -> int:
     """Import what every worker needs, say ready, then serve spawn and reap requests."""
     import numpy  # noqa: F401 - imported here so that no child pays for it
     import torch  # noqa: F401
 
     from autograder import confine, probes, wire, worker  # noqa: F401
+
+    _preload()
 
     threads = _threads()
     if threads != 1:
