@@ -78,7 +78,8 @@ def cli(ctx: click.Context, solutions: Path | None) -> None:
               help="Grade again even where a result for the same file is already in --out.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Submissions graded at once, each by a grader process with its own sandbox. "
-                   "Default: one per usable CPU core, at most one per submission; when cuda "
+                   "Default: one per usable CPU core, at most one per 50 submissions (a grader "
+                   "takes seconds to start); when cuda "
                    "checks run, at most 4 per GPU, since every grader and sandbox holds a CUDA "
                    "context of its own on the shared device.")
 @click.option("--scheduler", metavar="ADDRESS", default=None,
@@ -356,16 +357,12 @@ def course_autograde(obj: Context, assignment: str, course_dir: Path, students: 
     results (public checks in full, hidden ones as counts) for `nbgrader generate_feedback`.
     Results also go to <course>/grades/ASSIGNMENT/ (results.json, results.csv, feedback/).
     """
-    from functools import partial
-
-    from autograder.grading import default_workers
     from autograder.nbgrader_course import autograde
 
     config = GradeConfig(devices=devices)
-    batch = partial(grade_batch, workers=workers or default_workers(64, devices=devices))
     try:
         results, out_dir = autograde(course_dir, assignment, config=config, students=students,
-                                     rerun=rerun, batch=batch)
+                                     rerun=rerun, workers=workers)
     except CourseError as exc:
         raise click.UsageError(str(exc)) from None
     except SandboxStartError as exc:

@@ -288,6 +288,10 @@ def _sha256(path: Path) -> str:
 
 # --- grading in parallel ----------------------------------------------------------------------
 
+SUBMISSIONS_PER_GRADER = 50
+"""A grader costs seconds to start (python, torch, the reference, its fork server): about what
+grading 50 submissions costs (bench/speed.py). Smaller batches are faster with fewer graders."""
+
 GRADERS_PER_GPU = 4
 """Default cap on graders sharing one GPU: each grader and each of its sandboxes holds a CUDA
 context of its own (about 0.5 GiB of device memory), and they take turns on the device."""
@@ -296,10 +300,11 @@ context of its own (about 0.5 GiB of device memory), and they take turns on the 
 def default_workers(submissions: int, *, devices: tuple[str, ...]) -> int:
     """Return how many submissions to grade at once on this machine.
 
-    One per usable CPU core (the sandboxes are single-threaded), at most one per submission, and
-    where cuda checks run, at most :data:`GRADERS_PER_GPU` per visible GPU.
+    One per usable CPU core (the sandboxes are single-threaded), at most one per
+    :data:`SUBMISSIONS_PER_GRADER` submissions, and where cuda checks run, at most
+    :data:`GRADERS_PER_GPU` per visible GPU.
     """
-    workers = min(_cores(), submissions)
+    workers = min(_cores(), max(1, submissions // SUBMISSIONS_PER_GRADER))
     if cuda_skip_reason(devices) is None:
         workers = min(workers, GRADERS_PER_GPU * max(len(_visible_gpus()), 1))
     return max(workers, 1)

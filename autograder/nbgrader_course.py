@@ -30,7 +30,7 @@ from typing import Any
 import nbformat
 
 from autograder.course import CHECK_SUFFIX, Assignment, CourseError, load_assignment, nbgrader_meta
-from autograder.grading import GradeConfig, Submission, discover, grade_batch
+from autograder.grading import GradeConfig, Submission, default_workers, discover, grade_batch
 from autograder.report import html_table, text_table
 from autograder.results import SubmissionResult
 
@@ -245,8 +245,7 @@ def read_timestamp(folder: Path) -> str | None:
 def autograde(course_dir: Path, assignment_name: str, *, config: GradeConfig,
               students: tuple[str, ...] = (), rerun: bool = False,
               on_result: Callable[[SubmissionResult], None] | None = None,
-              batch: Callable[..., list[SubmissionResult]] = grade_batch,
-              ) -> tuple[list[SubmissionResult], Path]:
+              workers: int | None = None) -> tuple[list[SubmissionResult], Path]:
     """Grade ``submitted/*/<a>/`` of ``course_dir``; fill ``autograded/`` and the gradebook.
 
     Returns the results and the folder holding ``results.json``, ``results.csv`` and one JSON
@@ -281,6 +280,7 @@ def autograde(course_dir: Path, assignment_name: str, *, config: GradeConfig,
         if on_result is not None:
             on_result(result)
 
-    results = batch(found, assignment=assignment, config=config, out_dir=out_dir,
-                    on_result=finish, rerun=rerun)
+    results = grade_batch(found, assignment=assignment, config=config, out_dir=out_dir,
+                          on_result=finish, rerun=rerun,
+                          workers=workers or default_workers(len(found), devices=config.devices))
     return results, out_dir

@@ -254,6 +254,7 @@ def summarise(runs: list[Run], floor_s: float, anchor_s: float) -> dict[str, Any
         lines.append(f"2 workers / 1 worker: {ratios['speedup_2_workers']:.2f}x (target >= 1.8x)")
         lines.append(f"nbgrader autograde / grade (2 workers): "
                      f"{ratios['nbgrader_over_grade_2_workers']:.1f}x")
+    slopes: dict[int, float] = {}
     for workers in sorted({r.workers for r in runs}):
         mine = sorted((r for r in runs if r.workers == workers), key=lambda r: r.size)
         if len(mine) >= 2:
@@ -261,11 +262,16 @@ def summarise(runs: list[Run], floor_s: float, anchor_s: float) -> dict[str, Any
             a, b = mine[0], mine[-1]
             slope = (b.seconds - a.seconds) / (b.size - a.size)
             fixed = a.seconds - slope * a.size
-            ratios[f"slope_s_{workers}_workers"] = slope
+            ratios[f"slope_s_{workers}_workers"] = slopes[workers] = slope
             ratios[f"fixed_s_{workers}_workers"] = fixed
             lines.append(f"{workers} worker(s): time = {fixed:.1f} s + {slope:.3f} s x submissions; "
                          "per submission at each size: "
                          + ", ".join(f"{r.size}: {r.per_submission_s:.3f} s" for r in mine))
+    if 1 in slopes and 2 in slopes and slopes[2] > 0:
+        # each batch (one per assignment) starts its graders: a fixed cost the slope leaves out
+        ratios["speedup_2_workers_marginal"] = slopes[1] / slopes[2]
+        lines.append(f"2 workers / 1 worker, per added submission (slope): "
+                     f"{ratios['speedup_2_workers_marginal']:.2f}x (target >= 1.8x)")
     return {"ratios": ratios, "lines": lines}
 
 

@@ -272,6 +272,8 @@ def test_workers_must_be_a_positive_number(tmp_path):
 def test_default_workers_follow_cores_submissions_and_gpus(monkeypatch):
     cores = len(os.sched_getaffinity(0))
     assert default_workers(1, devices=("cpu",)) == 1
+    assert default_workers(grading.SUBMISSIONS_PER_GRADER - 1, devices=("cpu",)) == 1
+    assert default_workers(2 * grading.SUBMISSIONS_PER_GRADER, devices=("cpu",)) == min(2, cores)
     assert default_workers(10_000, devices=("cpu",)) == cores
     monkeypatch.setattr(grading, "cuda_skip_reason", lambda devices: None)  # as if cuda ran
     monkeypatch.setattr(grading.os, "sched_getaffinity", lambda pid: set(range(64)))
@@ -279,10 +281,11 @@ def test_default_workers_follow_cores_submissions_and_gpus(monkeypatch):
     assert default_workers(10_000, devices=("cpu", "cuda")) == grading.GRADERS_PER_GPU
     monkeypatch.setattr(grading, "_visible_gpus", lambda: ["0", "1"])
     assert default_workers(10_000, devices=("cpu", "cuda")) == 2 * grading.GRADERS_PER_GPU
-    assert default_workers(3, devices=("cpu", "cuda")) == 3
+    assert default_workers(3 * grading.SUBMISSIONS_PER_GRADER, devices=("cpu", "cuda")) == 3
 
 
-def test_cli_grades_in_parallel_by_default(tmp_path):
+def test_cli_grades_in_parallel_by_default(tmp_path, monkeypatch):
+    monkeypatch.setattr(grading, "SUBMISSIONS_PER_GRADER", 1)  # so that 2 submissions get 2 graders
     folder = tmp_path / "submitted"
     folder.mkdir()
     for i in range(2):
