@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import SOLUTIONS
+from conftest import GOOD_BCE, SOLUTIONS
 
 from autograder.cli import cli
 from autograder.course import load_assignment
@@ -26,12 +26,7 @@ import dask  # noqa: E402 - distributed installs it
 pytestmark = pytest.mark.xdist_group("cluster")
 
 A1 = load_assignment("a1_logistic", SOLUTIONS)
-GOOD = """import torch
-
-def bce(yhat, y):
-    p = yhat.clamp(1e-7, 1 - 1e-7)
-    return -(y * p.log() + (1 - y) * (1 - p).log()).mean()
-"""
+GOOD = GOOD_BCE
 SUBMISSIONS = {
     "good": GOOD,
     "sum": GOOD.replace(".mean()", ".sum()"),

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from click.testing import CliRunner
-from conftest import ASSIGNMENTS, SOLUTIONS
+from conftest import ASSIGNMENTS, GOOD_BCE, SOLUTIONS
 
 from autograder import grading
 from autograder.cli import cli
@@ -30,12 +30,7 @@ A1 = load_assignment("a1_logistic", SOLUTIONS)
 STUB = ASSIGNMENTS / "a1_logistic" / "a1_logistic.ipynb"
 CONFIG = GradeConfig(devices=("cpu", "cuda"))
 CPU = GradeConfig(devices=("cpu",))
-GOOD = """import torch
-
-def bce(yhat, y):
-    p = yhat.clamp(1e-7, 1 - 1e-7)
-    return -(y * p.log() + (1 - y) * (1 - p).log()).mean()
-"""
+GOOD = GOOD_BCE
 SLOW = "import time\ntime.sleep({seconds})\n" + GOOD  # a .py submission is one cell, run at start
 
 

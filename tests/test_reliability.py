@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ASSIGNMENTS, SOLUTIONS
+from conftest import ASSIGNMENTS, GOOD_BCE, SOLUTIONS
 
 from autograder.course import load_assignment, nbgrader_meta
 from autograder.grading import GradeConfig, Submission, discover, grade_batch
@@ -20,12 +20,7 @@ from autograder.submission import SubmissionError, extract
 from autograder.variants import compose, reference_sources
 
 CPU = GradeConfig(devices=("cpu",))
-GOOD = """import torch
-
-def bce(yhat, y):
-    p = yhat.clamp(1e-7, 1 - 1e-7)
-    return -(y * p.log() + (1 - y) * (1 - p).log()).mean()
-"""
+GOOD = GOOD_BCE
 
 
 def test_kill_9_mid_batch_then_rerun_loses_and_duplicates_nothing(tmp_path):
