@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from autograder.course import Assignment, CourseError, reference_namespace
+from autograder.course import Assignment, CourseError
 from autograder.plugin import CheckPlugin, cuda_skip_reason, run_checks
 from autograder.results import (
     ExerciseResult,
@@ -40,7 +40,7 @@ from autograder.results import (
     write_submission,
 )
 from autograder.sandbox import Sandbox, SandboxConfig, SandboxStartError, SandboxSubject, protections
-from autograder.subjects import LocalSubject, Subject
+from autograder.subjects import Subject, reference_subject
 from autograder.submission import SubmissionError, extract
 
 SUFFIXES = (".ipynb", ".py")
@@ -71,16 +71,6 @@ def environment() -> dict[str, Any]:
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "platform": platform.platform(),
     }
-
-
-_REFERENCES: dict[Path, LocalSubject] = {}
-
-
-def _reference(assignment: Assignment) -> LocalSubject:
-    """Return the reference subject, executing the solution once per process."""
-    if assignment.notebook not in _REFERENCES:
-        _REFERENCES[assignment.notebook] = LocalSubject(reference_namespace(assignment), "reference")
-    return _REFERENCES[assignment.notebook]
 
 
 def check_files(assignment: Assignment, *, include_hidden: bool) -> list[Path]:
@@ -118,7 +108,7 @@ def grade_submission(submission: Submission, *, assignment: Assignment, config: 
         sandbox.start()
         result.protections.extend(sandbox.confinement)
         plugin = CheckPlugin(student=SandboxSubject(sandbox, names=extraction.names),
-                             reference=reference or _reference(assignment),
+                             reference=reference or reference_subject(assignment),
                              devices=config.devices, problems=dict(extraction.problems))
         runs = run_checks(check_files(assignment, include_hidden=config.include_hidden), plugin)
         result.stdout, result.stderr = sandbox.stdout.text(), sandbox.stderr.text()

@@ -22,11 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from autograder.course import Assignment, load_assignment, reference_namespace
+from autograder.course import Assignment, load_assignment
 from autograder.plugin import CheckPlugin, run_checks
 from autograder.report import html_table, text_table
 from autograder.results import CheckRun, score_runs
-from autograder.subjects import LocalSubject, ReplaySubject, Subject
+from autograder.subjects import LocalSubject, ReplaySubject, Subject, reference_subject
 
 
 class ChecksNotFound(FileNotFoundError):
@@ -91,19 +91,14 @@ def find_source(directory: Path) -> Path:
     )
 
 
-_REFERENCES: dict[Path, LocalSubject] = {}
-
-
 def run_all_checks(exercise: str, *, namespace: dict[str, Any], directory: Path,
                    devices: tuple[str, ...] = ("cpu", "cuda")) -> list[CheckRun]:
     """Run public and hidden checks of ``exercise`` on ``namespace`` against the reference."""
     source = find_source(directory.resolve())
     assignment: Assignment = load_assignment(source.name, source.parent)
-    if assignment.notebook not in _REFERENCES:
-        _REFERENCES[assignment.notebook] = LocalSubject(reference_namespace(assignment), "reference")
     return _run([assignment.public_checks, assignment.hidden_checks], exercise=exercise,
                 student=LocalSubject(namespace, "student"),
-                reference=_REFERENCES[assignment.notebook], devices=devices)
+                reference=reference_subject(assignment), devices=devices)
 
 
 def _in_ipython() -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from autograder import wire
+from autograder.course import Assignment, reference_namespace
 from autograder.probes import run_probe
 
 
@@ -116,6 +117,16 @@ class LocalSubject(Subject):
     def run(self, probe: str, *args: Any, **kwargs: Any) -> Outcome:
         data = run_probe(self.namespace, probe, list(args), kwargs)
         return Outcome.from_data(wire.roundtrip(data))
+
+
+_REFERENCES: dict[Path, LocalSubject] = {}
+
+
+def reference_subject(assignment: Assignment) -> LocalSubject:
+    """Return the reference solution as a subject, executing it once per process."""
+    if assignment.notebook not in _REFERENCES:
+        _REFERENCES[assignment.notebook] = LocalSubject(reference_namespace(assignment), "reference")
+    return _REFERENCES[assignment.notebook]
 
 
 class RecordingSubject(Subject):

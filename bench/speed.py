@@ -41,14 +41,13 @@ from autograder.course import available, load_assignment  # noqa: E402
 from autograder.demo import class_of, make_class  # noqa: E402
 from autograder.grading import (  # noqa: E402
     GradeConfig,
-    _reference,
     check_files,
     discover,
     environment,
     grade_batch,
 )
 from autograder.plugin import CheckPlugin, run_checks  # noqa: E402
-from autograder.subjects import LocalSubject  # noqa: E402
+from autograder.subjects import LocalSubject, reference_subject  # noqa: E402
 from autograder.submission import SubmissionError, extract  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -138,7 +137,7 @@ def floor(folder: Path, names: list[str], solutions: Path, per_assignment: int,
     seconds, count = 0.0, 0
     for name in names:
         assignment = load_assignment(name, solutions)
-        reference = _reference(assignment)
+        reference = reference_subject(assignment)
         for submission in discover([folder], name)[:per_assignment]:
             started = time.perf_counter()
             try:
