@@ -13,6 +13,7 @@ from rich.table import Table
 
 from autograder.course import CourseError, available, find_solutions_dir, load_assignment
 from autograder.grading import GradeConfig, Submission, discover, grade_batch
+from autograder.report import write_feedback_pages
 from autograder.results import SubmissionResult
 from autograder.sandbox import GIB, SandboxConfig, SandboxStartError
 
@@ -370,16 +371,6 @@ def course_autograde(obj: Context, assignment: str, course_dir: Path, students: 
     write_feedback_pages(results, out_dir)
     obj.console.print(summary_table(results, assignment, width=obj.console.width))
     obj.console.print(f"{len(results)} graded into the gradebook; results in {out_dir}")
-
-
-def write_feedback_pages(results: list[SubmissionResult], out_dir: Path) -> None:
-    """One HTML page per student in ``out_dir/feedback/``: safe to hand to the student."""
-    from autograder.grading import safe_name
-    from autograder.report import feedback_page
-    from autograder.results import write_atomic
-
-    for result in results:
-        write_atomic(out_dir / "feedback" / f"{safe_name(result.student)}.html", feedback_page(result))
 
 
 def main() -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from jinja2 import Environment
 
-from autograder.results import CheckRun, SubmissionResult
+from autograder.results import CheckRun, SubmissionResult, write_atomic
 
 _ENV = Environment(autoescape=True)
 _ENV.filters["pts"] = lambda value: f"{value:g}"
@@ -150,6 +151,14 @@ def text_table(runs: Sequence[CheckRun], *, title: str) -> str:
                      f"{hidden.points:g}/{hidden.max_points:g} points"
                      + (f", {hidden.skipped} skipped" if hidden.skipped else ""))
     return "\n".join(lines)
+
+
+def write_feedback_pages(results: list[SubmissionResult], out_dir: Path) -> None:
+    """Write one page per student to ``out_dir/feedback/<student>.html``: safe to hand out."""
+    from autograder.grading import safe_name
+
+    for result in results:
+        write_atomic(out_dir / "feedback" / f"{safe_name(result.student)}.html", feedback_page(result))
 
 
 def feedback_page(result: SubmissionResult) -> str:
