@@ -11,30 +11,16 @@ nbgrader at all, and zero with the error from `grade`; the gradebook keeps grade
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from conftest import ASSIGNMENT_NAMES, ROOT, SOLUTIONS
+from conftest import ASSIGNMENT_NAMES, ROOT, SOLUTIONS, tool
 
 from autograder.course import load_assignment
 from autograder.demo import make_class
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
 UNREADABLE = {("kofi", "a3_backprop")}  # truncated JSON: nbgrader cannot execute it
-
-
-def command(*args: str, cwd: Path, home: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOME": str(home), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    done = subprocess.run([str(BIN / args[0]), *args[1:]], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=1800)
-    if ok:
-        assert done.returncode == 0, f"{' '.join(args)}:\n{(done.stdout + done.stderr)[-3000:]}"
-    return done
 
 
 @pytest.mark.parametrize("name", ASSIGNMENT_NAMES)
@@ -42,13 +28,13 @@ def test_nbgrader_autograde_and_grade_agree_per_exercise(name, tmp_path):
     from nbgrader.api import Gradebook, MissingEntry
 
     course = tmp_path / "course"
-    command("grade", "--solutions", str(SOLUTIONS), "course", "init", str(course), "--assignment", name,
+    tool("grade", "--solutions", str(SOLUTIONS), "course", "init", str(course), "--assignment", name,
             cwd=ROOT, home=tmp_path)
-    command("nbgrader", "generate_assignment", name, cwd=course, home=tmp_path)
+    tool("nbgrader", "generate_assignment", name, cwd=course, home=tmp_path)
     make_class(SOLUTIONS, course / "submitted")
     # nbgrader exits 1 when any one notebook fails (kofi's); the others are graded all the same
-    autograde = command("nbgrader", "autograde", name, cwd=course, home=tmp_path, ok=False)
-    command("grade", "--solutions", str(SOLUTIONS), "run", name, str(course / "submitted"),
+    autograde = tool("nbgrader", "autograde", name, cwd=course, home=tmp_path, ok=False)
+    tool("grade", "--solutions", str(SOLUTIONS), "run", name, str(course / "submitted"),
             "--devices", "cpu", "--out", str(tmp_path / "ours"), cwd=ROOT, home=tmp_path)
     with open(tmp_path / "ours" / "results.csv", newline="") as handle:
         ours = {row["student"]: row for row in csv.DictReader(handle)}

@@ -10,34 +10,25 @@ from __future__ import annotations
 
 import csv
 import html
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ROOT, SOLUTIONS
+from conftest import ROOT, SOLUTIONS, tool
 
 from autograder.course import load_assignment, nbgrader_meta
 from autograder.variants import variants_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("nbgrader_loop")]
 
-BIN = Path(sys.executable).parent
 NAME = "a2_softmax"
 HIDDEN_NAMES = re.findall(r"^def test_(\w+)", (SOLUTIONS / NAME / "hidden_checks.py").read_text(), re.M)
 
 
 def command(*args: str, cwd: Path, home: Path) -> str:
-    # nbgrader runs `alembic` from PATH
-    env = {**os.environ, "HOME": str(home), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    done = subprocess.run([str(BIN / args[0]), *args[1:]], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, f"{' '.join(args)} failed:\n{output[-3000:]}"
-    return output
+    done = tool(*args, cwd=cwd, home=home)
+    return done.stdout + done.stderr
 
 
 def visible_text(path: Path) -> str:
