@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,52 @@ def tool(*args: str, cwd: Path, home: Path, ok: bool = True) -> subprocess.Compl
     if ok:
         assert done.returncode == 0, f"{' '.join(args)} failed:\n{(done.stdout + done.stderr)[-3000:]}"
     return done
+
+
+def start_batch(tmp_path: Path, *, count: int, workers: int
+                ) -> tuple[list[str], Path, subprocess.Popen[bytes]]:
+    """Start `grade run a1_logistic` in a session of its own on ``count`` .py submissions, right
+    (10 points) and summed instead of averaged (4 points) in turn; return the command, its --out
+    folder and the process."""
+    folder = tmp_path / "submitted"
+    folder.mkdir()
+    for i in range(count):
+        (folder / f"s{i}.py").write_text(GOOD_BCE if i % 2 else GOOD_BCE.replace(".mean()", ".sum()"))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "autograder.cli", "--solutions", str(SOLUTIONS), "run",
+               "a1_logistic", str(folder), "--out", str(out), "--devices", "cpu",
+               "--workers", str(workers)]
+    batch = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    return command, out, batch
+
+
+def wait_for_results(out: Path, count: int, timeout_s: float = 300) -> None:
+    """Wait until a batch writing to ``out`` has written ``count`` per-submission results."""
+    deadline = time.monotonic() + timeout_s
+    while len(list((out / "submissions").glob("*.json"))) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def kill_batch(batch: subprocess.Popen[bytes], out: Path) -> dict[str, int]:
+    """SIGKILL ``batch``'s process group; return the results it had written (name -> mtime),
+    each checked to be whole JSON."""
+    os.killpg(batch.pid, signal.SIGKILL)
+    batch.wait()
+    written = {p.name: p.stat().st_mtime_ns for p in (out / "submissions").glob("*.json")}
+    for name in written:
+        json.loads((out / "submissions" / name).read_text())  # never half-written
+    return written
+
+
+def rerun_reusing(command: list[str], out: Path, written: dict[str, int]) -> dict:
+    """Run ``command`` again; assert it worked and left ``written`` untouched (reused, not graded
+    again); return its results.json."""
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    for name, mtime in written.items():
+        assert (out / "submissions" / name).stat().st_mtime_ns == mtime
+    return json.loads((out / "results.json").read_text())
 
 
 # a correct bce as a .py submission (a1_logistic), for tests about grading rather than checks

@@ -6,8 +6,6 @@ import csv
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +13,15 @@ from pathlib import Path
 import nbformat
 import pytest
 from click.testing import CliRunner
-from conftest import ASSIGNMENTS, GOOD_BCE, SOLUTIONS
+from conftest import (
+    ASSIGNMENTS,
+    GOOD_BCE,
+    SOLUTIONS,
+    kill_batch,
+    rerun_reusing,
+    start_batch,
+    wait_for_results,
+)
 
 from autograder import grading
 from autograder.cli import cli
@@ -149,36 +155,18 @@ def test_results_keep_the_input_order_whatever_finishes_first(tmp_path):
 
 
 def test_a_killed_batch_keeps_what_finished_and_leaves_no_process_behind(tmp_path):
-    folder = tmp_path / "submitted"
-    folder.mkdir()
-    for i in range(6):
-        (folder / f"s{i}.py").write_text(GOOD if i % 2 else GOOD.replace(".mean()", ".sum()"))
-    out = tmp_path / "out"
-    command = [sys.executable, "-m", "autograder.cli", "--solutions", str(SOLUTIONS), "run",
-               "a1_logistic", str(folder), "--out", str(out), "--devices", "cpu", "--workers", "2"]
-    batch = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             start_new_session=True)
-    deadline = time.monotonic() + 300
-    while len(list((out / "submissions").glob("*.json"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    command, out, batch = start_batch(tmp_path, count=6, workers=2)
+    wait_for_results(out, 2)
     started = {pid: _cmdline(pid) for pid in descendants(batch.pid)}  # graders, sandboxes, ...
-    os.killpg(batch.pid, signal.SIGKILL)
-    batch.wait()
-    first = {p.name: p.stat().st_mtime_ns for p in (out / "submissions").glob("*.json")}
+    first = kill_batch(batch, out)
     assert 2 <= len(first) < 6, "the kill came too late to test anything"
-    for path in (out / "submissions").glob("*.json"):
-        json.loads(path.read_text())  # never half-written
     assert sum(b"serve_grader" in cmdline for cmdline in started.values()) == 2
     # graders and sandboxes run in sessions of their own: the kernel's death signal ends them
     assert wait_until_gone(list(started)) == [], "graders and sandboxes die with the batch"
 
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert rerun.returncode == 0, rerun.stderr
-    doc = json.loads((out / "results.json").read_text())
+    doc = rerun_reusing(command, out, first)  # graded before the kill: reused, not graded again
     assert [s["student"] for s in doc["submissions"]] == [f"s{i}" for i in range(6)]
     assert [s["points"] for s in doc["submissions"]] == [4.0, 10.0] * 3
-    for name, mtime in first.items():  # graded before the kill: reused, not graded again
-        assert (out / "submissions" / name).stat().st_mtime_ns == mtime
     for pid in started:
         stale = list(Path("/sys/fs/cgroup/pids").glob(f"autograder-{pid}-*"))
         assert not stale, "the rerun should have swept the killed graders' cgroups"

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ASSIGNMENTS, GOOD_BCE, SOLUTIONS
+from conftest import (
+    ASSIGNMENTS,
+    GOOD_BCE,
+    SOLUTIONS,
+    kill_batch,
+    rerun_reusing,
+    start_batch,
+    wait_for_results,
+)
 
 from autograder.course import load_assignment, nbgrader_meta
 from autograder.grading import GradeConfig, Submission, discover, grade_batch
@@ -24,36 +26,18 @@ GOOD = GOOD_BCE
 
 
 def test_kill_9_mid_batch_then_rerun_loses_and_duplicates_nothing(tmp_path):
-    folder = tmp_path / "submitted"
-    folder.mkdir()
-    for i in range(5):
-        (folder / f"s{i}.py").write_text(GOOD if i % 2 else GOOD.replace(".mean()", ".sum()"))
-    out = tmp_path / "out"
-    command = [sys.executable, "-m", "autograder.cli", "--solutions", str(SOLUTIONS), "run",
-               "a1_logistic", str(folder), "--out", str(out), "--devices", "cpu",
-               "--workers", "1"]  # one grader: the cgroups checked below carry its pid
+    # one grader: the cgroups checked below carry its pid
     # (several graders: tests/test_parallel.py checks the same with the graders' pids)
-    grader = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    deadline = time.monotonic() + 300
-    while len(list((out / "submissions").glob("*.json"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    os.killpg(grader.pid, signal.SIGKILL)
-    grader.wait()
-    first = {p.name: p.stat().st_mtime_ns for p in (out / "submissions").glob("*.json")}
+    command, out, grader = start_batch(tmp_path, count=5, workers=1)
+    wait_for_results(out, 2)
+    first = kill_batch(grader, out)
     assert 2 <= len(first) < 5, "the kill came too late to test anything"
-    for path in (out / "submissions").glob("*.json"):
-        json.loads(path.read_text())  # never half-written
 
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert rerun.returncode == 0, rerun.stderr
-    doc = json.loads((out / "results.json").read_text())
+    doc = rerun_reusing(command, out, first)  # graded before the kill: reused, not graded again
     students = [s["student"] for s in doc["submissions"]]
     assert sorted(students) == [f"s{i}" for i in range(5)]
     assert [s["points"] for s in sorted(doc["submissions"], key=lambda s: s["student"])] == [
         4.0, 10.0, 4.0, 10.0, 4.0]
-    for name, mtime in first.items():  # graded before the kill: reused, not graded again
-        assert (out / "submissions" / name).stat().st_mtime_ns == mtime
     assert not list((out / "submissions").glob(".*.tmp"))
     stale = list(Path("/sys/fs/cgroup/pids").glob(f"autograder-{grader.pid}-*"))
     assert not stale, "the rerun should have swept the killed grader's cgroups"
