@@ -47,6 +47,7 @@ from autograder.grading import (
     stream_batch,
 )
 from autograder.results import SubmissionResult
+from autograder.settings import COURSE_FILE
 
 GPU = "GPU"
 GPU_HINT = "start GPU workers with `dask worker SCHEDULER --nthreads 1 --resources GPU=1`"
@@ -104,7 +105,8 @@ def grade_task(task: GradeTask) -> str:
 def fingerprint(assignment: Assignment) -> str:
     """Hash what decides scores: the reference notebook, the check files, the project's version."""
     digest = hashlib.sha256(_project_version().encode("utf-8") + b"\0")
-    for path in (assignment.notebook, assignment.public_checks, assignment.hidden_checks):
+    for path in (assignment.notebook, assignment.public_checks, assignment.hidden_checks,
+                 assignment.probes_file, assignment.directory.parent / COURSE_FILE):
         digest.update(path.name.encode("utf-8") + b"\0")
         digest.update(path.read_bytes() if path.is_file() else b"(missing)")
         digest.update(b"\0")

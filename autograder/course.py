@@ -1,9 +1,11 @@
 """Assignments as the instructor wrote them: the source notebook and its check files.
 
 An assignment lives in ``solutions/<name>/``: ``<name>.ipynb`` (nbgrader source notebook with
-``### BEGIN SOLUTION`` regions), ``public_checks.py`` (shipped to students) and
-``hidden_checks.py`` (never shipped). Exercises are the notebook's nbgrader solution cells; the
-check cell ``<exercise>_check`` under each carries the exercise's points.
+``### BEGIN SOLUTION`` regions), ``public_checks.py`` (shipped to students),
+``hidden_checks.py`` (never shipped) and, where an exercise needs its own trusted driver,
+``probes.py`` (shipped: the check cell runs it). Exercises are the notebook's nbgrader solution
+cells; the check cell ``<exercise>_check`` under each carries the exercise's points. Settings
+shared by the course (the hint level) come from ``solutions/course.toml``.
 """
 
 from __future__ import annotations
@@ -17,13 +19,42 @@ from typing import Any
 
 import nbformat
 
+from autograder.settings import DEFAULT_HINTS, AssignmentSettings, SettingsError, assignment_settings
+
+PROBE_FILE = "probes.py"
 SETUP_ID = "setup"
 CHECK_SUFFIX = "_check"
 _SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$", re.MULTILINE)
 
 
+CHECK_CELL = (
+    "from autograder.notebook import check\n"
+    "### BEGIN HIDDEN TESTS\n"
+    "from autograder.notebook import check_all as check  # grading: public and hidden checks\n"
+    "### END HIDDEN TESTS\n"
+    'check("{exercise}")'
+)
+"""The exact text of an exercise's check cell. The released notebook runs the public checks
+(nbgrader clears the hidden region); ``nbgrader autograde`` restores the region and so runs
+``check_all``, the public and hidden checks against the reference."""
+
+
 class CourseError(Exception):
     """The course material itself is inconsistent or missing."""
+
+
+def check_cell_source(exercise: str) -> str:
+    return CHECK_CELL.format(exercise=exercise)
+
+
+def cell_metadata(grade_id: str, *, role: str, points: float = 0) -> dict[str, Any]:
+    """nbgrader metadata of a cell with ``role`` "setup", "solution" or "check"."""
+    meta: dict[str, Any] = {"grade": role == "check", "grade_id": grade_id,
+                            "locked": role != "solution", "schema_version": 3,
+                            "solution": role == "solution"}
+    if role == "check":
+        meta["points"] = points
+    return meta
 
 
 @dataclass(frozen=True)
@@ -44,6 +75,8 @@ class Assignment:
     exercises: tuple[Exercise, ...]
     setup_source: str
     reference_sources: dict[str, str]
+    probes_source: str = ""
+    hints: str = DEFAULT_HINTS
 
     @property
     def notebook(self) -> Path:
@@ -58,6 +91,10 @@ class Assignment:
         return self.directory / "hidden_checks.py"
 
     @property
+    def probes_file(self) -> Path:
+        return self.directory / PROBE_FILE
+
+    @property
     def max_points(self) -> float:
         return sum(e.points for e in self.exercises)
 
@@ -66,6 +103,15 @@ class Assignment:
             if exercise.name == name:
                 return exercise
         raise KeyError(name)
+
+
+def shown(path: Path | str) -> str:
+    """``path`` relative to the working directory when it is below it (shorter messages)."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def nbgrader_meta(cell: Any) -> dict[str, Any]:
@@ -134,7 +180,21 @@ def load_assignment(name: str, solutions_dir: Path) -> Assignment:
         for ex, src in sources.items()
     )
     return Assignment(name=name, directory=directory, exercises=exercises,
-                      setup_source="\n\n".join(setup), reference_sources=sources)
+                      setup_source="\n\n".join(setup), reference_sources=sources,
+                      probes_source=_read_probes(directory),
+                      hints=_settings(solutions_dir, name).hints)
+
+
+def _settings(solutions_dir: Path, name: str) -> AssignmentSettings:
+    try:
+        return assignment_settings(solutions_dir, name)
+    except SettingsError as exc:
+        raise CourseError(str(exc)) from None
+
+
+def _read_probes(directory: Path) -> str:
+    path = directory / PROBE_FILE
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
 def assignment_from_manifest(expected: Path) -> Assignment:
@@ -151,7 +211,9 @@ def assignment_from_manifest(expected: Path) -> Assignment:
                                    defines=tuple(map(str, e["defines"])))
                           for e in outline["exercises"])
         return Assignment(name=str(outline["name"]), directory=expected.parent, exercises=exercises,
-                          setup_source=str(outline["setup"]), reference_sources={})
+                          setup_source=str(outline["setup"]), reference_sources={},
+                          probes_source=_read_probes(expected.parent),
+                          hints=str(outline.get("hints", DEFAULT_HINTS)))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CourseError(f"{expected} has no usable assignment outline ({exc}); "
                           "ask your instructor for a fresh copy of the assignment") from None

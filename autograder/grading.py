@@ -103,13 +103,15 @@ def grade_submission(submission: Submission, *, assignment: Assignment, config: 
         result.duration_s = round(time.monotonic() - started, 3)
         return result
     result.sha256 = extraction.sha256
+    probes = {"filename": str(assignment.probes_file), "source": assignment.probes_source}
     with Sandbox(extraction.cells, config=config.sandbox, uses_cuda=uses_cuda,
-                 deny=(assignment.directory.parent,)) as sandbox:
+                 deny=(assignment.directory.parent,), probes=probes) as sandbox:
         sandbox.start()
         result.protections.extend(sandbox.confinement)
         plugin = CheckPlugin(student=SandboxSubject(sandbox, names=extraction.names),
                              reference=reference or reference_subject(assignment),
-                             devices=config.devices, problems=dict(extraction.problems))
+                             devices=config.devices, problems=dict(extraction.problems),
+                             hints=assignment.hints)
         runs = run_checks(check_files(assignment, include_hidden=config.include_hidden), plugin)
         result.stdout, result.stderr = sandbox.stdout.text(), sandbox.stderr.text()
         cell_errors = {

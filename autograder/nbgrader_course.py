@@ -29,14 +29,22 @@ from typing import Any
 
 import nbformat
 
-from autograder.course import CHECK_SUFFIX, Assignment, CourseError, load_assignment, nbgrader_meta
+from autograder.course import (
+    CHECK_SUFFIX,
+    PROBE_FILE,
+    Assignment,
+    CourseError,
+    load_assignment,
+    nbgrader_meta,
+)
 from autograder.grading import GradeConfig, Submission, default_workers, discover, grade_batch
 from autograder.report import html_table, text_table
 from autograder.results import SubmissionResult
+from autograder.settings import COURSE_FILE
 
 CONFIG_FILE = "nbgrader_config.py"
 NEVER_RELEASED = ["hidden_checks.py", "variants.py"]
-COPIED = ("public_checks.py", "hidden_checks.py")
+COPIED = ("public_checks.py", "hidden_checks.py", PROBE_FILE)  # those that exist
 
 _CONFIG = '''\
 # Written by `grade course init`. nbgrader reads it from this folder; edit it freely:
@@ -93,9 +101,14 @@ def init_course(course: Path, *, solutions: Path, built: Path, names: list[str],
             raise CourseError(f"{expected} is missing: run `grade build {name}` first")
         target = course / "source" / name
         target.mkdir(parents=True, exist_ok=True)
-        for source in (assignment.notebook, *(assignment.directory / f for f in COPIED), expected):
+        copied = [assignment.directory / f for f in COPIED if (assignment.directory / f).is_file()]
+        for source in (assignment.notebook, *copied, expected):
             shutil.copyfile(source, target / source.name)
             written.append(target / source.name)
+    settings = solutions / COURSE_FILE
+    if settings.is_file() and names:  # the hint level, read where `grade` grades source/<a>/
+        shutil.copyfile(settings, course / "source" / COURSE_FILE)
+        written.append(course / "source" / COURSE_FILE)
     return written
 
 

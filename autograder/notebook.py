@@ -22,11 +22,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from autograder.course import Assignment, load_assignment
+from autograder.course import Assignment, assignment_from_manifest, load_assignment
 from autograder.plugin import CheckPlugin, run_checks
 from autograder.report import html_table, text_table
 from autograder.results import CheckRun, score_runs
-from autograder.subjects import LocalSubject, ReplaySubject, Subject, reference_subject
+from autograder.subjects import (
+    LocalSubject,
+    ReplaySubject,
+    Subject,
+    assignment_probes,
+    reference_subject,
+)
 
 
 class ChecksNotFound(FileNotFoundError):
@@ -46,9 +52,9 @@ def _quiet_stderr() -> Iterator[None]:
 
 
 def _run(files: list[Path], *, exercise: str, student: Subject, reference: Subject,
-         devices: tuple[str, ...]) -> list[CheckRun]:
+         devices: tuple[str, ...], hints: str) -> list[CheckRun]:
     plugin = CheckPlugin(student=student, reference=reference, devices=devices,
-                         only=frozenset({exercise}))
+                         only=frozenset({exercise}), hints=hints)
     with _quiet_stderr():
         runs = run_checks(files, plugin)
     if not runs:
@@ -70,8 +76,10 @@ def run_public_checks(exercise: str, *, namespace: dict[str, Any], directory: Pa
                 f"{needed.name} is not in {directory}. Open the notebook from its assignment "
                 "folder (the one holding public_checks.py and expected.json)."
             )
-    return _run([checks], exercise=exercise, student=LocalSubject(namespace, "student"),
-                reference=ReplaySubject(expected), devices=devices)
+    outline = assignment_from_manifest(expected)
+    return _run([checks], exercise=exercise,
+                student=LocalSubject(namespace, "student", probes=assignment_probes(outline)),
+                reference=ReplaySubject(expected), devices=devices, hints=outline.hints)
 
 
 def find_source(directory: Path) -> Path:
@@ -97,8 +105,8 @@ def run_all_checks(exercise: str, *, namespace: dict[str, Any], directory: Path,
     source = find_source(directory.resolve())
     assignment: Assignment = load_assignment(source.name, source.parent)
     return _run([assignment.public_checks, assignment.hidden_checks], exercise=exercise,
-                student=LocalSubject(namespace, "student"),
-                reference=reference_subject(assignment), devices=devices)
+                student=LocalSubject(namespace, "student", probes=assignment_probes(assignment)),
+                reference=reference_subject(assignment), devices=devices, hints=assignment.hints)
 
 
 def _in_ipython() -> bool:

@@ -8,8 +8,12 @@ outcome into a :class:`~autograder.results.CheckRun` with a message written for 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib.util
 import io
 import os
+import sys
+import types
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +22,16 @@ from typing import Any
 import pytest
 import torch
 
+from autograder.checks import render_hints
 from autograder.compare import CheckFailed
-from autograder.course import CourseError
+from autograder.course import PROBE_FILE, CourseError
+from autograder.probes import load_module
 from autograder.results import CheckRun
+from autograder.settings import DEFAULT_HINTS
 from autograder.subjects import StudentError, Subject, SubjectUnavailable
 
 HIDDEN_FILE = "hidden_checks.py"
+PUBLIC_MODULE, PROBES_MODULE = "public_checks", "probes"
 
 
 def cuda_skip_reason(devices: Iterable[str]) -> str | None:
@@ -50,6 +58,29 @@ def student_message(exc: BaseException) -> str:
     return f"internal error in this check ({type(exc).__name__}: {exc}); tell your instructor."
 
 
+def author_message(exc: BaseException, item: pytest.Item) -> str:
+    """Say what went wrong for the check's author, with the line of the check file it came from."""
+    if isinstance(exc, CheckFailed):
+        return f"it fails with the message students would get: {exc}"
+    if isinstance(exc, StudentError):
+        return f"the code under test raised {exc.describe()}"
+    if isinstance(exc, SubjectUnavailable):
+        return f"the code under test could not answer: {exc}"
+    where = ""
+    check_file = str(getattr(item, "fspath", ""))
+    frames = [tb for tb in _frames(exc) if tb.tb_frame.f_code.co_filename == check_file]
+    if frames:
+        where = f" at line {frames[-1].tb_lineno}"
+    return f"the check itself raised {type(exc).__name__}{where}: {exc}"
+
+
+def _frames(exc: BaseException) -> Iterator[types.TracebackType]:
+    tb = exc.__traceback__
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
 @dataclass
 class CheckPlugin:
     """Fixtures and result collection for one run of the checks."""
@@ -58,12 +89,17 @@ class CheckPlugin:
     reference: Subject
     devices: tuple[str, ...] = ("cpu", "cuda")
     problems: dict[str, str] = field(default_factory=dict)
-    only: frozenset[str] | None = None
+    only: frozenset[str] | None = None  # exercises to run (default: all)
+    kinds: frozenset[str] | None = None  # kinds of check to run (default: all)
+    hints: str = DEFAULT_HINTS
+    author: bool = False  # messages for the checks' author (grade build), not for a student
     runs: list[CheckRun] = field(default_factory=list)
+    locations: dict[str, tuple[str, int]] = field(default_factory=dict)  # group -> file, line
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "points(n): points a check is worth")
         config.addinivalue_line("markers", "exercise(name): the exercise a check belongs to")
+        config.addinivalue_line("markers", "kind(name): value or property")
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "device" not in metafunc.fixturenames:
@@ -75,8 +111,9 @@ class CheckPlugin:
         metafunc.parametrize("device", params)
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        if self.only is not None:
-            keep = [i for i in items if _exercise(i) in self.only]
+        if self.only is not None or self.kinds is not None:
+            keep = [i for i in items if (self.only is None or _exercise(i) in self.only)
+                    and (self.kinds is None or _kind(i) in self.kinds)]
             config.hook.pytest_deselected(items=[i for i in items if i not in keep])
             items[:] = keep
         # one exercise at a time (public then hidden), so a CUDA run restarts once per exercise
@@ -111,22 +148,33 @@ class CheckPlugin:
             longrepr = report.longrepr
             message = longrepr[2].removeprefix("Skipped: ") if isinstance(longrepr, tuple) else "skipped"
         elif report.failed and call.excinfo is not None:
-            message = student_message(call.excinfo.value)
+            exc = call.excinfo.value
+            message = author_message(exc, item) if self.author else student_message(exc)
         marker = item.get_closest_marker("points")
         weight = float(marker.args[0]) if marker and marker.args else 1.0
+        hidden = Path(str(item.fspath)).name == HIDDEN_FILE
+        group = _group(item, hidden=hidden)
+        code = getattr(getattr(item, "function", None), "__code__", None)
+        if code is not None:
+            self.locations[group] = (code.co_filename, code.co_firstlineno)
         self.runs.append(CheckRun(
             name=item.originalname.removeprefix("test_"),  # type: ignore[attr-defined]
-            exercise=_exercise(item), device=_device(item),
-            hidden=Path(str(item.fspath)).name == HIDDEN_FILE,
+            exercise=_exercise(item), device=_device(item), hidden=hidden,
             passed=report.passed, skipped=report.skipped, points=0.0, max_points=0.0,
-            message=message, duration_s=round(report.duration, 4),
-            group=_group(item, hidden=Path(str(item.fspath)).name == HIDDEN_FILE), weight=weight,
+            message=render_hints(message, self.hints), duration_s=round(report.duration, 4),
+            group=group, weight=weight,
+            kind=_kind(item),
         ))
 
 
 def _exercise(item: pytest.Item) -> str:
     marker = item.get_closest_marker("exercise")
     return str(marker.args[0]) if marker and marker.args else "unknown"
+
+
+def _kind(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("kind")
+    return str(marker.args[0]) if marker and marker.args else "value"
 
 
 def _device(item: pytest.Item) -> str:
@@ -142,8 +190,14 @@ def _group(item: pytest.Item, *, hidden: bool) -> str:
     return f"{'hidden:' if hidden else ''}{name}[{suffix}]"
 
 
-def run_checks(files: list[Path], plugin: CheckPlugin) -> list[CheckRun]:
-    """Run the check ``files`` with ``plugin``; return the check runs in order."""
+def run_checks(files: list[Path], plugin: CheckPlugin, *, fresh: bool = False) -> list[CheckRun]:
+    """Run the check ``files`` with ``plugin``; return the check runs in order.
+
+    pytest imports a check file once per process; with ``fresh``, the files are imported again
+    (an author who edits them between two runs in one process sees the edit).
+    """
+    if fresh:
+        _forget_modules(files)
     args = [str(f) for f in files] + [
         "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist", "-p", "no:cov",
         # these end each session with gc.collect() calls that cost ~0.9 s with torch loaded:
@@ -158,10 +212,69 @@ def run_checks(files: list[Path], plugin: CheckPlugin) -> list[CheckRun]:
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
     ]
     sink = io.StringIO()
-    with contextlib.redirect_stdout(sink):
+    with contextlib.redirect_stdout(sink), check_imports(files[0].parent):
         code = pytest.main(args, plugins=[plugin])
-    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
         names = ", ".join(f.name for f in files)
         raise CourseError(f"pytest could not run {names} (exit {int(code)}):\n{sink.getvalue()[-3000:]}")
     return plugin.runs
 
+
+
+@contextlib.contextmanager
+def check_imports(directory: Path) -> Iterator[None]:
+    """Let the check files in ``directory`` import ``public_checks`` and ``probes``, their own.
+
+    While the checks run, those two names in ``sys.modules`` are this assignment's files (each
+    loaded once per process and content, under a private name), so ``from public_checks import
+    own_bce`` in hidden_checks.py never finds another assignment's file; the previous entries
+    are put back afterwards.
+    """
+    saved = {name: sys.modules.get(name) for name in (PUBLIC_MODULE, PROBES_MODULE)}
+    try:
+        probes = directory / PROBE_FILE
+        if probes.is_file():
+            sys.modules[PROBES_MODULE] = load_module(probes.read_text(encoding="utf-8"), str(probes))
+        else:
+            sys.modules.pop(PROBES_MODULE, None)
+        public = directory / f"{PUBLIC_MODULE}.py"
+        if public.is_file():
+            sys.modules[PUBLIC_MODULE] = _module_at(public)
+        else:
+            sys.modules.pop(PUBLIC_MODULE, None)
+        yield
+    finally:
+        for name, previous in saved.items():
+            if previous is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = previous
+
+
+def _module_at(file: Path) -> types.ModuleType:
+    """Import ``file`` once per process and content, under a private name."""
+    text = file.read_bytes()
+    digest = hashlib.sha1(str(file.resolve()).encode("utf-8") + b"\0" + text).hexdigest()[:16]
+    key = f"_autograder_checks_{digest}"
+    if key in sys.modules:
+        return sys.modules[key]
+    spec = importlib.util.spec_from_file_location(key, file)
+    if spec is None or spec.loader is None:
+        raise CourseError(f"cannot import {file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[key] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[key]
+        raise
+    return module
+
+
+def _forget_modules(files: list[Path]) -> None:
+    """Drop the modules imported from ``files`` from ``sys.modules``."""
+    wanted = {f.resolve() for f in files}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if isinstance(file, str) and Path(file).resolve() in wanted:
+            del sys.modules[name]

@@ -29,8 +29,8 @@ _TABLE = _ENV.from_string("""
 {%- for r in runs %}
 <tr>
 <td><code>{{ r.name }}</code></td><td>{{ r.device }}</td>
-<td style="color: {{ 'green' if r.passed else ('gray' if r.skipped else 'firebrick') }}">
-{{ 'passed' if r.passed else ('skipped' if r.skipped else 'FAILED') }}</td>
+<td style="color: {{ 'darkorange' if r.withheld else ('green' if r.passed else ('gray' if r.skipped else 'firebrick')) }}">
+{{ 'withheld' if r.withheld else ('passed' if r.passed else ('skipped' if r.skipped else 'FAILED')) }}</td>
 <td>{{ r.points|pts }} / {{ r.max_points|pts }}</td>
 <td style="text-align: left; white-space: pre-wrap">{{ r.message }}</td>
 </tr>
@@ -88,6 +88,8 @@ class HiddenSummary:
 
 
 def status(run: CheckRun) -> str:
+    if run.withheld:
+        return "withheld"
     return "passed" if run.passed else ("skipped" if run.skipped else "FAILED")
 
 
@@ -142,7 +144,7 @@ def text_table(runs: Sequence[CheckRun], *, title: str) -> str:
     lines = [head]
     for r in public:
         lines.append(f"  {status(r):7} {r.name:<{width}} {r.device:<4} {r.points:g}/{r.max_points:g}")
-        if r.message and not r.passed:
+        if r.message and (not r.passed or r.withheld):
             lines.extend(f"          {line}" for line in r.message.splitlines())
     lines.extend(f"  {count} skipped: {reason}" for reason, count in skipped_reasons(runs))
     hidden = hidden_summary(runs)

@@ -35,6 +35,8 @@ class CheckRun:
     duration_s: float
     group: str = ""
     weight: float = 0.0
+    kind: str = "value"
+    withheld: bool = False
 
 
 @dataclass
@@ -81,15 +83,38 @@ class SubmissionResult:
 
 
 def score_runs(runs: list[CheckRun]) -> None:
-    """Share each check's weight among the devices it ran on and award passed shares."""
+    """Share each check's weight among the devices it ran on and award passed shares.
+
+    A property check (form, dtype, device, "your own code") that passed earns its share on a
+    device only if every value check of its exercise passed on that device; otherwise it is
+    marked ``withheld``, earns nothing, and its message says why.
+    """
     ran: dict[str, int] = {}
+    failed_values: dict[tuple[str, str], list[CheckRun]] = {}
     for run in runs:
         if not run.skipped:
             ran[run.group] = ran.get(run.group, 0) + 1
+            if run.kind == "value" and not run.passed:
+                failed_values.setdefault((run.exercise, run.device), []).append(run)
     for run in runs:
         share = run.weight / ran[run.group] if not run.skipped else 0.0
         run.max_points = round(share, 6)
         run.points = round(share, 6) if run.passed and not run.skipped else 0.0
+        failed = failed_values.get((run.exercise, run.device))
+        if run.kind == "property" and run.points and failed:
+            run.points, run.withheld = 0.0, True
+            run.message = (f"passed, but its points are withheld: a check of the form of the "
+                           f"answer pays only once every value check of {run.exercise} passes on "
+                           f"{run.device} (failed: {_failed_names(failed)}).")
+
+
+def _failed_names(failed: list[CheckRun]) -> str:
+    """``a, b and 2 hidden checks``: public names in full, hidden ones only counted."""
+    names = list(dict.fromkeys(r.name for r in failed if not r.hidden))
+    hidden = len({r.group for r in failed if r.hidden})
+    if hidden:
+        names.append(f"{hidden} hidden check{'s' if hidden > 1 else ''}")
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def write_atomic(path: Path, text: str) -> None:

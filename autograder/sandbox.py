@@ -226,8 +226,10 @@ class Sandbox:
     """One submission's worker process; restarted after a timeout or crash."""
 
     def __init__(self, cells: list[dict[str, str]], *, config: SandboxConfig,
-                 uses_cuda: bool = False, deny: tuple[Path, ...] = ()) -> None:
+                 uses_cuda: bool = False, deny: tuple[Path, ...] = (),
+                 probes: dict[str, str] | None = None) -> None:
         self.cells = cells
+        self.probes = probes or {}  # the assignment's probes.py: {"filename", "source"}
         self.deny = [str(p) for p in deny]
         self.confinement: list[str] = []
         self._cgroup: cgroup.Cgroup | None = None
@@ -325,7 +327,8 @@ class Sandbox:
         confine = {"landlock": self.config.landlock, "scratch": str(self._scratch),
                    "cuda": self.uses_cuda, "deny": self.deny}
         try:
-            write_frame(self._to_child, json.dumps({"cells": self.cells, "confine": confine}).encode("utf-8"))
+            start = {"cells": self.cells, "confine": confine, "probes": self.probes}
+            write_frame(self._to_child, json.dumps(start).encode("utf-8"))
         except BrokenPipeError:
             pass  # it is gone already: the read below says how
         try:

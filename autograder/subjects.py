@@ -19,7 +19,7 @@ import torch
 
 from autograder import wire
 from autograder.course import Assignment, reference_namespace
-from autograder.probes import run_probe
+from autograder.probes import Probes, load_probes, run_probe
 
 
 class StudentError(Exception):
@@ -110,12 +110,13 @@ class Subject:
 class LocalSubject(Subject):
     """Run probes in this process on a namespace (the reference, or a student's own kernel)."""
 
-    def __init__(self, namespace: dict[str, Any], label: str) -> None:
+    def __init__(self, namespace: dict[str, Any], label: str, *, probes: Probes | None = None) -> None:
         self.namespace = namespace
         self.label = label
+        self.probes = probes
 
     def run(self, probe: str, *args: Any, **kwargs: Any) -> Outcome:
-        data = run_probe(self.namespace, probe, list(args), kwargs)
+        data = run_probe(self.namespace, probe, list(args), kwargs, probes=self.probes)
         return Outcome.from_data(wire.roundtrip(data))
 
 
@@ -125,8 +126,14 @@ _REFERENCES: dict[Path, LocalSubject] = {}
 def reference_subject(assignment: Assignment) -> LocalSubject:
     """Return the reference solution as a subject, executing it once per process."""
     if assignment.notebook not in _REFERENCES:
-        _REFERENCES[assignment.notebook] = LocalSubject(reference_namespace(assignment), "reference")
+        _REFERENCES[assignment.notebook] = LocalSubject(
+            reference_namespace(assignment), "reference", probes=assignment_probes(assignment))
     return _REFERENCES[assignment.notebook]
+
+
+def assignment_probes(assignment: Assignment) -> Probes:
+    """The generic probes and those of the assignment's ``probes.py``."""
+    return load_probes(assignment.probes_source, str(assignment.probes_file))
 
 
 class RecordingSubject(Subject):
@@ -150,10 +157,15 @@ class RecordingSubject(Subject):
 
 
 def run_probe_data(subject: Subject, probe: str, args: Any, kwargs: Any) -> str:
-    """Run a probe on a local subject and return the encoded outcome as text."""
+    """Run a probe on a local subject and return the encoded outcome as text.
+
+    The torch functions the reference called are left out: checks look only at the student's,
+    and the recording is released to students, who need the answers and nothing more.
+    """
     if not isinstance(subject, LocalSubject):
         raise TypeError("only a local subject can be recorded")
-    return wire.encode(run_probe(subject.namespace, probe, list(args), kwargs)).decode("utf-8")
+    data = run_probe(subject.namespace, probe, list(args), kwargs, probes=subject.probes)
+    return wire.encode({**data, "torch_calls": []}).decode("utf-8")
 
 
 class ReplaySubject(Subject):

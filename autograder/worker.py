@@ -140,11 +140,15 @@ def serve(read_fd: int, write_fd: int) -> int:
     import torch
 
     from autograder import wire
-    from autograder.probes import run_probe
+    from autograder.probes import load_probes, run_probe
 
     torch.set_num_threads(1)
     init = json.loads(read_frame(read_fd))
     confinement = confine_self(init.get("confine", {}))
+    # the assignment's own probes: trusted course material, run before any student code
+    course_probes = init.get("probes") or {}
+    probes = load_probes(str(course_probes.get("source", "")),
+                         str(course_probes.get("filename", "probes.py")))
     # ready, before any student code: a worker that dies earlier is the machine's fault
     write_frame(write_fd, json.dumps({"ready": True, "confinement": confinement}).encode("utf-8"))
     namespace, statuses = exec_cells(init["cells"])
@@ -155,7 +159,8 @@ def serve(read_fd: int, write_fd: int) -> int:
             request = wire.decode(read_frame(read_fd))
         except EOFError:
             return 0
-        outcome = run_probe(namespace, request["probe"], request["args"], request["kwargs"])
+        outcome = run_probe(namespace, request["probe"], request["args"], request["kwargs"],
+                            probes=probes)
         sys.stdout.flush()
         sys.stderr.flush()
         try:
