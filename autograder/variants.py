@@ -7,8 +7,10 @@ realistic mistakes (the seeds' known errors among them), in sections headed::
     # %% bce: torch_where [correct]
 
 A ``[correct]`` variant must score full marks; a ``[wrong: ...]`` one must fail every check
-named (on cpu) and so lose points. The project's tests grade all of them; the demo class is
-built from them. The file is instructor material: it is never copied to ``assignments/``.
+named (on cpu) and so lose points. A mistake that only shows on a GPU (a model never moved to the
+device) is ``[wrong on cuda: ...]``: full marks on the cpu, and the named checks fail on cuda.
+``grade audit`` grades all of them; the demo class is built from them. The file is instructor
+material: it is never copied to ``assignments/``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import nbformat
 from autograder.course import Assignment, CourseError, nbgrader_meta, strip_solution_markers
 
 _HEADER = re.compile(
-    r"^# %% (?P<exercise>\w+): (?P<name>\w+) \[(?P<kind>correct|wrong)(?::\s*(?P<fails>[\w, ]+))?\]\s*$"
+    r"^# %% (?P<exercise>\w+): (?P<name>\w+) \[(?P<kind>correct|wrong)(?: on (?P<device>cuda))?"
+    r"(?::\s*(?P<fails>[\w, ]+))?\]\s*$"
 )
 
 
@@ -36,6 +39,7 @@ class Variant:
     correct: bool
     must_fail: tuple[str, ...]
     source: str
+    device: str | None = None  # "cuda": wrong only there (right on the cpu)
 
     @property
     def label(self) -> str:
@@ -55,7 +59,7 @@ def parse_variants(path: Path) -> list[Variant]:
         if header["kind"] == "wrong" and not fails:
             raise CourseError(f"{path}: wrong variant {header['name']} names no check that must fail")
         variants.append(Variant(header["exercise"], header["name"], header["kind"] == "correct",
-                                fails, "\n".join(body).strip() + "\n"))
+                                fails, "\n".join(body).strip() + "\n", header["device"]))
 
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.startswith("# %%"):
@@ -63,7 +67,8 @@ def parse_variants(path: Path) -> list[Variant]:
             header, body = _HEADER.match(line), []
             if header is None:
                 raise CourseError(f"{path}:{number}: bad section header {line!r}; expected "
-                                  "'# %% exercise: name [correct]' or '[wrong: check, ...]'")
+                                  "'# %% exercise: name [correct]', '[wrong: check, ...]' or "
+                                  "'[wrong on cuda: check, ...]'")
         elif header is not None:
             body.append(line)
     flush()
