@@ -5,17 +5,21 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from autograder.course import CourseError, available, find_solutions_dir, load_assignment
+from autograder.course import CourseError, available, find_solutions_dir, load_assignment, shown
 from autograder.grading import GradeConfig, Submission, discover, grade_batch
 from autograder.report import write_feedback_pages
 from autograder.results import SubmissionResult
 from autograder.sandbox import GIB, SandboxConfig, SandboxStartError
+
+if TYPE_CHECKING:
+    from autograder.audit import Audit
 
 DEVICE_CHOICES = ("cpu", "cuda")
 
@@ -24,13 +28,13 @@ class Context:
     """Shared options: where the course material lives, and the console to print to."""
 
     def __init__(self, solutions: Path | None) -> None:
-        self._solutions = solutions
+        self.solutions_option = solutions
         self.console = Console(stderr=False, highlight=False)
 
     @property
     def solutions(self) -> Path:
         try:
-            return (self._solutions or find_solutions_dir()).resolve()
+            return (self.solutions_option or find_solutions_dir()).resolve()
         except CourseError as exc:
             raise click.UsageError(str(exc)) from None
 
@@ -205,7 +209,15 @@ def summary_table(results: list[SubmissionResult], assignment: str, *, width: in
               help="Write nothing; exit 1 if any generated file is out of date.")
 @click.pass_obj
 def build(obj: Context, assignments: tuple[str, ...], out_root: Path | None, check_only: bool) -> None:
-    """Generate the student notebooks and public checks in assignments/ from solutions/."""
+    """Validate ASSIGNMENTS (default: all), then generate what students get in assignments/.
+
+    Refuses (exit 1, naming file and line) an assignment whose notebook, checks and points
+    disagree: a check naming an exercise the notebook lacks, an exercise without checks, check
+    weights that do not add up to the check cell's points, duplicate or missing grade ids, a
+    check cell without its hidden-test region, a reference that fails any of its own checks or
+    disagrees with a declared oracle. Then writes the stubbed notebook, the public checks, the
+    probes and expected.json (the reference's answers to the public checks).
+    """
     from autograder.build import stale_files, write_build
 
     solutions = obj.solutions
@@ -219,12 +231,121 @@ def build(obj: Context, assignments: tuple[str, ...], out_root: Path | None, che
                 stale.extend(str(path) for path in stale_files(spec, out_root))
             else:
                 for path in write_build(spec, out_root):
-                    obj.console.print(f"wrote {path}")
+                    obj.console.print(f"wrote {shown(path)}")
         except CourseError as exc:
             raise click.ClickException(str(exc)) from None
     if stale:
         obj.console.print("out of date (run `grade build`):\n  " + "\n  ".join(stale))
         sys.exit(1)
+
+
+@cli.command("new")
+@click.argument("name")
+@click.option("--exercise", "exercises", multiple=True, required=True, metavar="NAME",
+              help="An exercise: the name of the function students write (repeat it).")
+@click.option("--points", default=10.0, show_default=True, callback=_positive,
+              help="Points per exercise (its check cell's points).")
+@click.pass_obj
+def new(obj: Context, name: str, exercises: tuple[str, ...], points: float) -> None:
+    """Create the skeleton of assignment NAME in solutions/NAME/.
+
+    \b
+    It works as it is: the next steps are
+      grade build NAME     # validate, then write assignments/NAME/ for students
+      grade audit NAME     # grade the stub, the reference, constant answers, the variants
+    Then replace every TODO (prose, reference, checks, variants), running both again. The
+    guide is docs/authoring.md. Never overwrites an existing assignment.
+    """
+    from autograder.scaffold import scaffold
+
+    solutions = (obj.solutions_option or Path("solutions")).resolve()
+    try:
+        written = scaffold(solutions, name, list(exercises), points=points)
+    except CourseError as exc:
+        raise click.UsageError(str(exc)) from None
+    for path in written:
+        obj.console.print(f"wrote {shown(path)}")
+    option = "" if obj.solutions_option is None else f" --solutions {obj.solutions_option}"
+    obj.console.print(f"next: grade{option} build {name}, then grade{option} audit {name}")
+
+
+@cli.command()
+@click.argument("assignments", nargs=-1)
+@click.option("--devices", default="cpu,cuda", show_default=True, callback=_devices,
+              help="Devices to check on; cuda checks are skipped, with the reason, without a GPU.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Submissions graded at once. Default: as for `grade run`.")
+@click.pass_obj
+def audit(obj: Context, assignments: tuple[str, ...], devices: tuple[str, ...],
+          workers: int | None) -> None:
+    """Self-test ASSIGNMENTS (default: all) before students see them.
+
+    Grades, exactly as students are graded: the stub (must score 0), the reference (full marks),
+    constant answers of the right type (0), every correct variant of variants.py (full marks)
+    and every wrong one (loses points in its exercise only, fails the checks its header names).
+    Reports checks that no mistake ever fails. Exit status 1 on any problem; advice (too few
+    variants) does not fail.
+    """
+    from autograder.audit import audit as run_audit
+    from autograder.grading import default_workers
+
+    solutions = obj.solutions
+    names = assignments or tuple(available(solutions))
+    failed = []
+    for name in names:
+        try:
+            spec = load_assignment(name, solutions)
+        except CourseError as exc:
+            raise click.UsageError(str(exc)) from None
+        config = GradeConfig(devices=devices)
+        count = workers or default_workers(60, devices=devices)
+        with obj.console.status(f"auditing {name}: grading the stub, the reference, constant "
+                                "answers and every variant"):
+            try:
+                result = run_audit(spec, config=config, workers=count)
+            except CourseError as exc:
+                raise click.ClickException(str(exc)) from None
+        obj.console.print(audit_table(result, width=obj.console.width))
+        obj.console.print(checks_table(result))
+        for line in result.advice:
+            obj.console.print(f"advice: {line}")
+        for line in result.problems:
+            obj.console.print(f"[red]problem:[/red] {line}")
+        verdict = "clean" if result.ok else f"{len(result.problems)} problems"
+        obj.console.print(f"{name}: audit {verdict}")
+        if not result.ok:
+            failed.append(name)
+    if failed:
+        sys.exit(1)
+
+
+def audit_table(result: Audit, *, width: int = 100) -> Table:
+    """One row per audited submission: what it is, what it must score, what it scored."""
+    exercises = list(result.rows[0].points) if result.rows else []
+    table = Table(title=f"grade audit {result.assignment}: submissions")
+    for header in ("submission", "must", *exercises, "total", "verdict"):
+        table.add_column(header, no_wrap=header != "verdict")
+    for row in result.rows:
+        cells = [f"{p:g}/{m:g}" for p, m in (row.points.get(e, (0, 0)) for e in exercises)]
+        points, max_points = row.total
+        verdict = "ok" if not row.problems else "PROBLEM"
+        table.add_row(row.label, row.expected, *cells, f"{points:g}/{max_points:g}",
+                      verdict, style=None if not row.problems else "red")
+    return table
+
+
+def checks_table(result: Audit) -> Table:
+    """One row per check: its exercise, kind, points, and the wrong variants that fail it."""
+    table = Table(title=f"grade audit {result.assignment}: checks")
+    for header in ("check", "exercise", "kind", "points", "failed by"):
+        table.add_column(header)
+    for use in result.checks:
+        caught = ", ".join(label.split(":", 1)[1] for label in use.failed_by)
+        if not caught and use.cuda_only:
+            caught = "on cuda only: " + ", ".join(label.split(":", 1)[1] for label in use.cuda_only)
+        table.add_row(("hidden: " if use.hidden else "") + use.name, use.exercise, use.kind,
+                      f"{use.points:g}", caught or "NOTHING", style=None if caught else "red")
+    return table
 
 
 @cli.command()
@@ -335,7 +456,7 @@ def course_init(obj: Context, course_dir: Path, names: tuple[str, ...], course_i
     except CourseError as exc:
         raise click.UsageError(str(exc)) from None
     for path in written:
-        obj.console.print(f"wrote {path}")
+        obj.console.print(f"wrote {shown(path)}")
 
 
 @course.command("autograde")
