@@ -8,11 +8,14 @@ from autograder.checks import (
     assert_same_kind,
     check,
     expect,
+    hint,
     rand,
     randint,
 )
 
-HINT = "Use -(y*log(yhat) + (1-y)*log(1-yhat)) averaged over every element."
+HINT = hint("Take the log of the probability each prediction gives to its true label, and average "
+            "the negated logs over every element of the batch.",
+            formula=None)
 
 # nn.BCELoss and F.binary_cross_entropy both record "binary_cross_entropy". Using one costs the
 # exercise (every check of it fails), not just one check: the exercise is to write it.
@@ -36,7 +39,7 @@ def test_bce_matches_bceloss(student, reference, device):
                  inputs={"yhat": yhat, "y": y}, hint=HINT)
 
 
-@check("bce", points=1)
+@check("bce", points=1, kind="property")
 def test_bce_returns_0dim_tensor(student, device):
     yhat = rand(3, 4, seed=13, low=0.1, high=0.9, device=device)
     y = randint(3, 4, seed=14, high=2, device=device).float()
@@ -47,7 +50,7 @@ def test_bce_returns_0dim_tensor(student, device):
            "it must be a single number (a 0-dim tensor): take the mean over all elements.")
 
 
-@check("bce", points=1)
+@check("bce", points=1, kind="property")
 def test_bce_is_your_own(student, device):
     yhat = rand(5, seed=15, low=0.1, high=0.9, device=device)
     y = randint(5, seed=16, high=2, device=device).float()

@@ -9,6 +9,7 @@ from autograder.checks import (
     assert_same_kind,
     check,
     expect,
+    hint,
     kind,
     randn,
     show,
@@ -23,12 +24,15 @@ BUILTIN_SOFTMAX = {"softmax", "_softmax", "log_softmax", "_log_softmax", "specia
 AUTOGRAD = {"backward", "grad", "requires_grad_", "vjp", "jvp", "jacobian", "jacrev", "jacfwd",
             "hessian", "_softmax_backward_data"}
 
-SOFTMAX_HINT = ("Compute e = exp(z - z.amax(dim, keepdim=True)) and return "
-                "e / e.sum(dim, keepdim=True).")
+SOFTMAX_HINT = hint("Exponentiate the logits and divide by their sum along dim (keepdim=True, so "
+                    "it broadcasts); subtract the maximum along dim first, so exp cannot overflow.",
+                    formula=None)
 STABLE_HINT = ("exp(1000) overflows to inf and inf/inf is nan. Subtract the maximum taken along "
                "dim with keepdim=True (one maximum per slice) before torch.exp: softmax does not "
                "change when every logit of a slice is shifted by the same amount.")
-BACKWARD_HINT = "Return q * (grad_q - (grad_q * q).sum(dim, keepdim=True))."
+BACKWARD_HINT = hint("Use the softmax Jacobian dq_i/dz_j = q_i * (delta_ij - q_j): every logit moves "
+                     "every probability, so each result mixes grad_q over the whole slice along dim.",
+                     formula=None)
 
 
 def _name(dtype):
@@ -103,14 +107,14 @@ def test_softmax_large_logits(student, reference, device):
                  rtol=1e-3, atol=1e-6)
 
 
-@check("softmax", points=1)
+@check("softmax", points=1, kind="property")
 def test_softmax_keeps_dtype_and_device(student, device):
     for dtype in (torch.float32, torch.float64):
         z = randn(3, 5, seed=203, dtype=dtype, device=device)
         assert_same_kind(own_softmax(student, z), z, what=f"softmax(z) for a {_name(dtype)} z")
 
 
-@check("softmax", points=1)
+@check("softmax", points=1, kind="property")
 def test_softmax_is_your_own(student, device):
     z = randn(2, 4, seed=204, device=device)
     own_softmax(student, z)
@@ -138,7 +142,7 @@ def test_softmax_backward_1d(student, reference, device):
                  + BACKWARD_HINT)
 
 
-@check("softmax_backward", points=1)
+@check("softmax_backward", points=1, kind="property")
 def test_softmax_backward_keeps_dtype_and_device(student, device):
     for dtype in (torch.float32, torch.float64):
         q = torch.softmax(randn(3, 5, seed=215, dtype=dtype, device=device), -1)
@@ -147,7 +151,7 @@ def test_softmax_backward_keeps_dtype_and_device(student, device):
                          what=f"softmax_backward(q, grad_q) for a {_name(dtype)} q")
 
 
-@check("softmax_backward", points=1)
+@check("softmax_backward", points=1, kind="property")
 def test_softmax_backward_no_autograd(student, device):
     q = torch.softmax(randn(2, 4, seed=217, device=device), -1)
     g = randn(2, 4, seed=218, device=device)

@@ -3,11 +3,12 @@
 
 import torch
 
-from autograder.checks import assert_close, check, expect, fail, randn
+from autograder.checks import assert_close, check, expect, fail, hint, randn
 
 LAYERS = [4, 8, 3]
-BUILD_HINT = ("Create self.hidden = nn.ModuleList() and append nn.Linear(layers[i], layers[i + 1]) "
-              "for i in range(len(layers) - 1), or loop over zip(layers, layers[1:]).")
+BUILD_HINT = hint("Keep the layers in an nn.ModuleList in self.hidden: one nn.Linear per pair of "
+                  "consecutive sizes in layers, in order.",
+                  formula=None)
 FORWARD_HINT = ("In forward, pass x through every layer of self.hidden in order and apply ReLU "
                 "after each one except the last, which returns the raw logits.")
 
@@ -50,7 +51,7 @@ def relu_on_last_hint(got, want):
     return ""
 
 
-@check("net", points=1)
+@check("net", points=1, kind="property")
 def test_net_is_module(student, reference, device):
     got = student.run("net_structure", LAYERS).unwrap()
     want = reference.run("net_structure", LAYERS).unwrap()
@@ -59,7 +60,7 @@ def test_net_is_module(student, reference, device):
            "super().__init__() first in __init__.")
 
 
-@check("net", points=1)
+@check("net", points=1, kind="property")
 def test_net_hidden_is_modulelist(student, reference, device):
     got = student.run("net_structure", LAYERS).unwrap()
     want = reference.run("net_structure", LAYERS).unwrap()

@@ -1,23 +1,32 @@
 """Hidden checks for a1_logistic: run by `grade`, never shipped to students."""
 
 import torch
+from torch.nn import functional as F
 
 from autograder.checks import (
     assert_close,
     assert_no_builtin,
     check,
     expect,
+    hint,
+    oracle,
     rand,
     randint,
     show,
-    sibling,
 )
 
-public = sibling(__file__)  # helpers shared with the public checks
-BUILTIN_BCE = public.BUILTIN_BCE
-own_bce = public.own_bce
+from public_checks import (  # helpers shared with the public checks
+    BUILTIN_BCE,
+    own_bce,
+)
 
-HINT = "Average -(y*log(yhat) + (1-y)*log(1-yhat)) over every element."
+HINT = hint("Average the loss over every element, whatever the shape of the batch.",
+            formula="Return -(y * torch.log(yhat) + (1 - y) * torch.log(1 - yhat)).mean().")
+FINITE_HINT = hint("log(0) is -inf: keep yhat away from exactly 0 and 1 before taking logs.",
+                   formula="p = yhat.clamp(eps, 1 - eps) with eps = torch.finfo(yhat.dtype).eps.")
+
+# grade build checks that the reference agrees with PyTorch's own loss on these checks' inputs
+oracle("bce", F.binary_cross_entropy)
 
 
 @check("bce", points=2)
@@ -29,7 +38,7 @@ def test_bce_2d_float64_mean_over_all(student, reference, device):
                  hint=HINT)
 
 
-@check("bce", points=2)
+@check("bce", points=2, kind="property")
 def test_bce_finite_at_exact_zero_and_one(student, device):
     yhat = torch.tensor([0.0, 1.0, 0.0, 1.0, 0.5], device=device)
     y = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0], device=device)
@@ -37,8 +46,7 @@ def test_bce_finite_at_exact_zero_and_one(student, device):
     value = torch.as_tensor(got) if isinstance(got, (torch.Tensor, float, int)) else None
     expect(value is not None and bool(torch.isfinite(value).all()),
            f"bce(yhat, y) with exact 0s and 1s in yhat returned {show(got)}, expected a finite "
-           f"number. Input: yhat = {show(yhat)}, y = {show(y)}. log(0) is -inf: clamp yhat into "
-           "[eps, 1 - eps] (e.g. eps = torch.finfo(yhat.dtype).eps) before taking logs.")
+           f"number. Input: yhat = {show(yhat)}, y = {show(y)}. {FINITE_HINT}")
 
 
 @check("bce", points=2)

@@ -5,23 +5,39 @@ import torch
 from autograder.checks import (
     assert_close,
     check,
+    hint,
+    oracle,
     randn,
-    sibling,
 )
 
-public = sibling(__file__)  # helpers shared with the public checks
-BUILTIN_SOFTMAX = public.BUILTIN_SOFTMAX
-AUTOGRAD = public.AUTOGRAD
-BACKWARD_HINT = public.BACKWARD_HINT
-own_softmax = public.own_softmax
-own_backward = public.own_backward
-expect_distribution = public.expect_distribution
-
+from public_checks import (  # helpers shared with the public checks
+    BACKWARD_HINT,
+    expect_distribution,
+    own_backward,
+    own_softmax,
+)
 
 DIM_HINT = ("Take the maximum and the sum along dim, the argument (keepdim=True), not along a "
             "fixed dimension such as 1 or -1.")
-BACKWARD_DIM_HINT = ("Take the sum (grad_q * q).sum(dim, keepdim=True) along dim, the argument, "
-                     "not along a fixed dimension such as 1 or -1.")
+BACKWARD_DIM_HINT = hint("Sum along dim, the argument (keepdim=True), not along a fixed dimension "
+                         "such as 1 or -1.",
+                         formula="The sum is (grad_q * q).sum(dim, keepdim=True).")
+
+
+def softmax_by_pytorch(z, dim=-1):
+    return torch.softmax(z, dim)
+
+
+def softmax_backward_by_autograd(q, grad_q, dim=-1):
+    """dL/dz by autograd through torch.softmax, at logits z = log(q) (softmax(log q) = q)."""
+    z = q.detach().log().requires_grad_(True)
+    torch.softmax(z, dim).backward(grad_q)
+    return z.grad
+
+
+# grade build checks that the reference agrees with these on every value check's inputs
+oracle("softmax", softmax_by_pytorch)
+oracle("softmax_backward", softmax_backward_by_autograd)
 
 
 # --- softmax ----------------------------------------------------------------------------------
@@ -115,7 +131,7 @@ def test_softmax_backward_float64(student, reference, device):
                  hint=BACKWARD_HINT)
 
 
-@check("softmax_backward", points=1)
+@check("softmax_backward", points=1, kind="property")
 def test_softmax_backward_constant_grad_is_zero(student, reference, device):
     q = torch.softmax(randn(3, 5, seed=317, scale=2.0, device=device), -1)
     g = torch.full((3, 5), 2.5, device=device)

@@ -1,28 +1,60 @@
 """Hidden checks for a3_backprop: run by `grade`, never shipped to students."""
 
 import torch
+from torch.nn import functional as F
 
 from autograder.checks import (
     assert_close,
     assert_same_kind,
     check,
     expect,
+    hint,
+    oracle,
     randint,
     randn,
-    sibling,
 )
 
-public = sibling(__file__)  # helpers shared with the public checks
-FORWARD_ARGS = public.FORWARD_ARGS
-BACKWARD_ARGS = public.BACKWARD_ARGS
-GRADIENTS = public.GRADIENTS
-call = public.call
-same_values = public.same_values
+from public_checks import (  # helpers shared with the public checks
+    BACKWARD_ARGS,
+    FORWARD_ARGS,
+    GRADIENTS,
+    call,
+    same_values,
+)
 
-FORWARD_HINT = ("Compute h = torch.tanh(X @ W1.T + b1) and q = torch.sigmoid(h @ w2 + b2), with "
-                "the dtype and device of X.")
-BACKWARD_HINT = ("dz = (q - y) / N; dw2 = h.T @ dz; db2 = dz.sum(); da = torch.outer(dz, w2) * "
-                 "(1 - h**2); dW1 = da.T @ X; db1 = da.sum(dim=0).")
+FORWARD_HINT = hint("tanh of the hidden affine map, then the sigmoid of the output's, computed "
+                    "with the dtype and device of X.",
+                    formula="h = torch.tanh(X @ W1.T + b1); q = torch.sigmoid(h @ w2 + b2)")
+BACKWARD_HINT = hint("Chain rule from the mean BCE back: (q - y) / N at the output, through w2, "
+                     "then through tanh (derivative 1 - h**2), then through W1.",
+                     formula="dz = (q - y) / N; dw2 = h.T @ dz; db2 = dz.sum().reshape(1); "
+                             "da = torch.outer(dz, w2) * (1 - h**2); dW1 = da.T @ X; "
+                             "db1 = da.sum(dim=0)")
+
+
+def forward_by_pytorch(X, W1, b1, w2, b2):
+    h = torch.tanh(F.linear(X, W1, b1))
+    return h, torch.sigmoid(F.linear(h, w2[None, :], b2)).squeeze(-1)
+
+
+def backward_by_autograd(X, y, h, q, w2):
+    """The gradients by autograd through tanh, the output layer and the mean BCE.
+
+    The pre-activation a = atanh(h) may be infinite where h is exactly +-1; autograd's tanh
+    derivative uses only h, so the gradient there is exactly 0 as it should be. b2 is recovered
+    from q; the last step, from da to (dW1, db1), is the linear layer's, written out.
+    """
+    a = torch.atanh(h).requires_grad_(True)
+    w2 = w2.detach().clone().requires_grad_(True)
+    b2 = (torch.logit(q) - h @ w2.detach()).mean().reshape(1).requires_grad_(True)
+    logits = torch.tanh(a) @ w2 + b2
+    F.binary_cross_entropy_with_logits(logits, y).backward()
+    return a.grad.T @ X, a.grad.sum(dim=0), w2.grad, b2.grad
+
+
+# grade build checks that the reference agrees with these on every value check's inputs
+oracle("two_layer_forward", forward_by_pytorch)
+oracle("two_layer_backward", backward_by_autograd)
 
 
 def network(n, d, hidden, *, seed, device, dtype=torch.float32, w1_scale=1.0):
@@ -121,7 +153,7 @@ def test_backward_saturated_units_pass_no_gradient(student, reference, device):
                     "units 0 and 1 are saturated", inputs={"h": args[2]}, hint=hint)
 
 
-@check("two_layer_backward", points=1)
+@check("two_layer_backward", points=1, kind="property")
 def test_backward_keeps_float64(student, reference, device):
     params = network(4, 3, 2, seed=421, device=device, dtype=torch.float64)
     args = backward_case(reference, params, seed=426, device=device)

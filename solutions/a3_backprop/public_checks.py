@@ -9,6 +9,7 @@ from autograder.checks import (
     check,
     expect,
     fail,
+    hint,
     kind,
     randint,
     randn,
@@ -17,15 +18,19 @@ from autograder.checks import (
 FORWARD_ARGS = ("X", "W1", "b1", "w2", "b2")
 BACKWARD_ARGS = ("X", "y", "h", "q", "w2")
 GRADIENTS = ("dW1", "db1", "dw2", "db2")
-H_HINT = ("h = torch.tanh(X @ W1.T + b1): tanh, not sigmoid, and not 2*sigmoid(a) - 1 "
-          "(that is tanh(a/2)).")
-Q_HINT = "q = torch.sigmoid(h @ w2 + b2): one probability per sample."
-OUTPUT_HINT = ("Through the mean BCE and the sigmoid, dz = (q - y) / N (do not forget the 1/N); "
-               "then dw2 = h.T @ dz and db2 = dz.sum().")
-HIDDEN_HINT = ("Go back through the output layer, dh = torch.outer(dz, w2), then through tanh, "
-               "whose derivative is 1 - h**2 (not (1 - h)**2): da = dh * (1 - h**2); then "
-               "dW1 = da.T @ X and db1 = da.sum(dim=0). If the output-layer check fails too, "
-               "fix dz first.")
+H_HINT = hint("The hidden layer is tanh of X's affine map (W1 is [H, D]): tanh, not sigmoid, and "
+              "not 2*sigmoid(a) - 1 (that is tanh(a/2)).",
+              formula="h = torch.tanh(X @ W1.T + b1)")
+Q_HINT = hint("The output is the sigmoid of the hidden layer's affine map: one probability per "
+              "sample.", formula="q = torch.sigmoid(h @ w2 + b2)")
+OUTPUT_HINT = hint("Through the mean BCE and the sigmoid, the gradient at the output's "
+                   "pre-activation is q - y, divided by N for the mean (do not forget the 1/N); "
+                   "the output layer's gradients follow from it by the chain rule.",
+                   formula="dz = (q - y) / N; dw2 = h.T @ dz; db2 = dz.sum().reshape(1)")
+HIDDEN_HINT = hint("Go back through the output layer, then through tanh, whose derivative is "
+                   "1 - h**2 (not (1 - h)**2). If the output-layer check fails too, fix that first.",
+                   formula="dh = torch.outer(dz, w2); da = dh * (1 - h**2); dW1 = da.T @ X; "
+                           "db1 = da.sum(dim=0)")
 AUTOGRAD = {"backward", "grad", "requires_grad_", "tanh_backward", "sigmoid_backward"}
 
 
@@ -86,7 +91,7 @@ def test_forward_matches_reference(student, reference, device):
                 inputs=inputs, hint=Q_HINT)
 
 
-@check("two_layer_forward", points=1)
+@check("two_layer_forward", points=1, kind="property")
 def test_forward_returns_h_and_q_shapes(student, device):
     args = network(5, 3, 4, seed=111, device=device)
     h, q = call(student, "two_layer_forward", args, FORWARD_ARGS, ("h", "q"),
@@ -126,7 +131,7 @@ def test_backward_hidden_layer(student, reference, device):
                     inputs=inputs, hint=HIDDEN_HINT)
 
 
-@check("two_layer_backward", points=1)
+@check("two_layer_backward", points=1, kind="property")
 def test_backward_returns_parameter_shapes(student, reference, device):
     args = backward_case(reference, 5, 3, 4, seed=221, device=device)
     got = call(student, "two_layer_backward", args, BACKWARD_ARGS, GRADIENTS, "")
@@ -149,7 +154,7 @@ def test_backward_returns_parameter_shapes(student, reference, device):
                f"{expected[name]}, the shape of the parameter it belongs to. {advice}".rstrip())
 
 
-@check("two_layer_backward", points=1)
+@check("two_layer_backward", points=1, kind="property")
 def test_backward_is_your_own(student, reference, device):
     args = backward_case(reference, 5, 2, 3, seed=231, device=device)
     outcome = student.outcome("two_layer_backward", *args)

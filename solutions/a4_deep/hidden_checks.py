@@ -3,11 +3,13 @@
 import pytest
 import torch
 
-from autograder.checks import assert_close, assert_same_kind, check, expect, fail, randn, sibling
+from autograder.checks import assert_close, assert_same_kind, check, expect, fail, randn
 
-public = sibling(__file__)  # helpers shared with the public checks
-relu_on_last_hint = public.relu_on_last_hint
-FORWARD_HINT = public.FORWARD_HINT
+from public_checks import (  # helpers shared with the public checks
+    FORWARD_HINT,
+    describe_children,
+    relu_on_last_hint,
+)
 
 BUILD_HINT = ("self.hidden must be an nn.ModuleList holding nn.Linear(layers[i], layers[i + 1]) "
               "for every i in range(len(layers) - 1), for any length of layers.")
@@ -35,11 +37,6 @@ def weights_for(layers, seed, device, dtype=torch.float32, last_bias=0.0):
             b = b + last_bias
         weights.append((w, b))
     return weights
-
-
-def describe_children(children):
-    return ", ".join(f"Linear({c[0]}, {c[1]})" if isinstance(c, list) else str(c)
-                     for c in children) or "nothing"
 
 
 def forward(subject, layers, weights, x, hint=""):
@@ -120,7 +117,7 @@ def test_net_forward_float64(student, reference, device):
                  inputs={"x": x}, hint=FORWARD_HINT)
 
 
-@check("net", points=0.5)
+@check("net", points=0.5, kind="property")
 def test_net_output_kind(student, reference, device):
     layers = [3, 4, 2]
     weights = weights_for(layers, seed=500, device=device, dtype=torch.float64)

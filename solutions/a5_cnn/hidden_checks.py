@@ -3,29 +3,42 @@
 import math
 
 import torch
+from torch import nn
 
 from autograder.checks import (
     assert_close,
     check,
     expect,
     fail,
-    kind,
+    oracle,
     rand,
     randint,
-    sibling,
     student_raises,
 )
 
-public = sibling(__file__)  # helpers shared with the public checks
-_conv_case = public._conv_case
-_probe_state = public._probe_state
-_eval_spec = public._eval_spec
-_floats = public._floats
-CONV_HINT = public.CONV_HINT
-_conv_hint = public._conv_hint
-LOSS_RTOL = public.LOSS_RTOL
-WEIGHT_TOL = public.WEIGHT_TOL
-TRAIN_HINT = public.TRAIN_HINT
+from public_checks import (  # helpers shared with the public checks
+    LOSS_RTOL,
+    TRAIN_HINT,
+    WEIGHT_TOL,
+    _as_number,
+    _conv_case,
+    _eval_spec,
+    _floats,
+    _probe_state,
+)
+
+
+def conv_output_size_by_conv2d(size, kernel_size, stride=1, padding=0, dilation=1):
+    """What nn.Conv2d itself produces; ValueError where it refuses the input."""
+    conv = nn.Conv2d(1, 1, kernel_size, stride=stride, padding=padding, dilation=dilation)
+    try:
+        return conv(torch.zeros(1, 1, size, size)).shape[-1]
+    except RuntimeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+# grade build checks that the reference agrees with nn.Conv2d on every value check's inputs
+oracle("conv_output_size", conv_output_size_by_conv2d)
 
 
 @check("conv_output_size", points=1)
@@ -96,7 +109,7 @@ def test_train_model_three_epochs_many_batches(student, reference, device):
                      hint=TRAIN_HINT, **WEIGHT_TOL)
 
 
-@check("train_model", points=1)
+@check("train_model", points=1, kind="property")
 def test_train_model_moves_every_batch(student, device):
     spec = _train_spec(device, seed=710, n=24, batch_size=8, epochs=2)
     got = student.run("train", spec).unwrap()
@@ -107,7 +120,7 @@ def test_train_model_moves_every_batch(student, device):
            "x, y = x.to(device), y.to(device).")
 
 
-@check("train_model", points=1)
+@check("train_model", points=1, kind="property")
 def test_train_model_runs_on_device(student, device):
     spec = _train_spec(device, seed=720, n=16, batch_size=8, epochs=1)
     got = student.run("train", spec).unwrap()
@@ -120,16 +133,6 @@ def test_train_model_runs_on_device(student, device):
 
 
 # --- evaluate -----------------------------------------------------------------------------------
-
-
-def _as_number(got, what):
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        return float(got.detach().cpu().double().flatten()[0])
-    if isinstance(got, (int, float)) and not isinstance(got, bool):
-        return float(got)
-    fail(f"{what} returned {kind(got)}, expected a float in [0, 1]."
-         + (" Did you forget the return statement?" if got is None else ""))
-    return 0.0
 
 
 @check("evaluate", points=1)
@@ -148,7 +151,7 @@ def test_evaluate_smaller_last_batch(student, reference, device):
     assert_close(got, want, what=what, rtol=1e-5, atol=1e-7, hint=hint)
 
 
-@check("evaluate", points=1)
+@check("evaluate", points=1, kind="property")
 def test_evaluate_runs_on_device(student, device):
     spec = _eval_spec(device, seed=810, n=24, batch_size=8, share_right=0.6)
     got = student.run("evaluate", spec).unwrap()

@@ -11,16 +11,19 @@ from autograder.checks import (
     check,
     expect,
     fail,
+    hint,
     kind,
     rand,
     randint,
     show,
     student_raises,
 )
-from autograder.probes import ProbeCNN
 
-CONV_HINT = ("Count the window starts 0, S, 2S, ... that fit in the padded input: "
-             "floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1.")
+from probes import ProbeCNN
+
+CONV_HINT = hint("Count the window starts 0, S, 2S, ... that fit in the padded input; a kernel "
+                 "dilated by D covers D*(kernel_size - 1) + 1 pixels.",
+                 formula="floor((size + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1")
 
 
 def _conv_hint(got, size, kernel_size, stride=1, padding=0, dilation=1):
@@ -67,7 +70,7 @@ def test_conv_output_size_stride_and_padding(student, reference, device):
         _conv_case(student, reference, size, kernel_size, stride=stride, padding=padding)
 
 
-@check("conv_output_size", points=1)
+@check("conv_output_size", points=1, kind="property")
 def test_conv_output_size_returns_int(student, device):
     got = student.conv_output_size(8, 3, stride=2)
     expect(isinstance(got, int) and not isinstance(got, bool),
@@ -103,9 +106,11 @@ def test_conv_output_size_raises_when_kernel_does_not_fit(student, device):
 LOSS_RTOL = 2e-3
 WEIGHT_TOL = {"rtol": 1e-2, "atol": 2e-3}
 
-TRAIN_HINT = ("In every batch: optimizer.zero_grad(), loss = criterion(model(x), y), "
-              "loss.backward(), optimizer.step(), in that order; return the mean of each "
-              "epoch's batch losses (loss.item()).")
+TRAIN_HINT = hint("In every batch: clear the old gradients, compute the loss, back-propagate, and "
+                  "take one optimizer step; return one number per epoch, the mean of its batch "
+                  "losses.",
+                  formula="optimizer.zero_grad(); loss = criterion(model(x), y); loss.backward(); "
+                          "optimizer.step(); collect loss.item() and return one mean per epoch")
 
 
 def _probe_state(seed, dropout):
@@ -186,7 +191,7 @@ def test_train_model_final_weights(student, reference, device):
                      **WEIGHT_TOL)
 
 
-@check("train_model", points=1)
+@check("train_model", points=1, kind="property")
 def test_train_model_sets_train_mode(student, device):
     spec = _train_spec(device, seed=520, n=24, batch_size=8, epochs=1, dropout=0.5,
                        start_in_eval=True)
@@ -264,7 +269,7 @@ def test_evaluate_accuracy(student, reference, device):
                     "evaluate on a small CNN with dropout (64 samples in batches of 16)")
 
 
-@check("evaluate", points=1)
+@check("evaluate", points=1, kind="property")
 def test_evaluate_uses_eval_mode(student, device):
     spec = _eval_spec(device, seed=610, n=32, batch_size=8)
     got = student.run("evaluate", spec).unwrap()
@@ -275,7 +280,7 @@ def test_evaluate_uses_eval_mode(student, device):
            "Call model.eval() before the loop.")
 
 
-@check("evaluate", points=1)
+@check("evaluate", points=1, kind="property")
 def test_evaluate_without_gradients(student, device):
     spec = _eval_spec(device, seed=620, n=32, batch_size=8)
     got = student.run("evaluate", spec).unwrap()

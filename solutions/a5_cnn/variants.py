@@ -26,6 +26,12 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
         raise ValueError("kernel larger than the padded input")
     return count
 
+# %% conv_output_size: forgot_plus_one [wrong: conv_output_size_basic, conv_output_size_stride_and_padding]
+def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
+    if dilation * (kernel_size - 1) + 1 > size + 2 * padding:
+        raise ValueError("the kernel does not fit in the padded input")
+    return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride
+
 # %% conv_output_size: ceil_as_in_the_notes [wrong: conv_output_size_stride_and_padding, conv_output_size_max_pooling, conv_output_size_raises_when_kernel_does_not_fit]
 def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
     return math.ceil((size + 2 * padding - kernel_size) / stride) + 1
@@ -234,6 +240,22 @@ def train_model(model, loader, criterion, optimizer, device, epochs=1):
     for _ in range(epochs):
         batch_losses = []
         for x, y in loader:
+            optimizer.zero_grad()
+            loss = criterion(model(x), y)
+            loss.backward()
+            optimizer.step()
+            batch_losses.append(loss.item())
+        epoch_losses.append(sum(batch_losses) / len(batch_losses))
+    return epoch_losses
+
+# %% train_model: model_not_moved [wrong on cuda: train_model_runs_on_device, train_model_losses]
+def train_model(model, loader, criterion, optimizer, device, epochs=1):
+    model.train()
+    epoch_losses = []
+    for _ in range(epochs):
+        batch_losses = []
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
             optimizer.zero_grad()
             loss = criterion(model(x), y)
             loss.backward()

@@ -1,0 +1,111 @@
+"""Exercise-specific probes live beside their assignment, not in the trusted core: a new kind of
+exercise brings its own `probes.py`, which reaches the sandbox as trusted code, the reference,
+the build and the student's check cell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from autograder import probes
+from autograder.cli import cli
+from autograder.course import load_assignment
+from autograder.grading import GradeConfig, Submission, grade_batch
+from autograder.notebook import run_public_checks
+from autograder.validation import AuthoringError, validate
+
+PROBES = '''"""Probes of tiny: call first() twice, the second time on its own output."""
+
+from autograder.probes import ProbeError, probe
+
+
+@probe
+def twice(ns, x):
+    once = ns.call("first", x)
+    if once is None:
+        raise ProbeError("first(x) returned None: did you forget the return statement?")
+    return ns.call("first", once)
+'''
+
+CHECK = '''
+
+@check("first", points=2)
+def test_first_applied_twice(student, reference, device):
+    x = randn(3, seed=7, device=device)
+    assert_close(student.run("twice", x).unwrap(), reference.run("twice", x).unwrap(),
+                 what="first(first(x))", inputs={"x": x})
+'''
+
+
+def test_the_core_keeps_only_generic_probes():
+    assert set(probes.GENERIC) == {"call", "call_backward"}
+    defined = {name for name, value in vars(probes).items()
+               if getattr(value, "__module__", None) == probes.__name__}
+    assert not defined & {"net_structure", "net_forward", "train", "evaluate", "ProbeCNN",
+                          "WatchedLoader", "_WatchedLoader"}
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """`grade new tiny --exercise first`, with a probe of its own and a check that uses it."""
+    made = CliRunner().invoke(cli, ["--solutions", str(tmp_path / "solutions"), "new", "tiny",
+                                    "--exercise", "first"])
+    assert made.exit_code == 0, made.output
+    folder = tmp_path / "solutions" / "tiny"
+    (folder / "probes.py").write_text(PROBES)
+    hidden = folder / "hidden_checks.py"
+    text = hidden.read_text().replace("@check(\"first\", points=4.5)", "@check(\"first\", points=2.5)")
+    hidden.write_text(text + CHECK)
+    return folder
+
+
+def test_an_assignment_probe_drives_the_student_in_the_sandbox(tiny, tmp_path):
+    right, wrong = tmp_path / "right.py", tmp_path / "wrong.py"
+    right.write_text("def first(x):\n    return x + x\n")
+    wrong.write_text("def first(x):\n    return 2 * x if x.sum() < 100 else x\n")
+    assignment = load_assignment("tiny", tiny.parent)
+    results = grade_batch([Submission("right", right), Submission("wrong", wrong)],
+                          assignment=assignment, config=GradeConfig(devices=("cpu",)),
+                          out_dir=tmp_path / "out")
+    assert results[0].points == results[0].max_points == 10
+    twice = next(c for c in results[0].checks if c.name == "first_applied_twice")
+    assert twice.passed and twice.hidden
+
+
+def test_probes_are_released_and_run_in_the_students_kernel(tiny):
+    out = tiny.parent.parent / "assignments"
+    built = CliRunner().invoke(cli, ["--solutions", str(tiny.parent), "build", "--out", str(out)])
+    assert built.exit_code == 0, built.output
+    assert (out / "tiny" / "probes.py").read_text().endswith(PROBES)
+    public = tiny / "public_checks.py"
+    public.write_text(public.read_text().replace('points=4.5)', 'points=2.5)', 1) + CHECK)
+    built = CliRunner().invoke(cli, ["--solutions", str(tiny.parent), "build", "--out", str(out)])
+    assert built.exit_code == 0, built.output
+    namespace: dict = {}
+    exec("def first(x):\n    return 3 * x\n", namespace)
+    runs = run_public_checks("first", namespace=namespace, directory=out / "tiny", devices=("cpu",))
+    twice = next(r for r in runs if r.name == "first_applied_twice")
+    assert not twice.passed and "first(first(x))" in twice.message
+
+
+def test_a_check_naming_an_unknown_probe_is_refused_at_build(tiny):
+    hidden = tiny / "hidden_checks.py"
+    hidden.write_text(hidden.read_text().replace('student.run("twice"', 'student.run("thrice"'))
+    with pytest.raises(AuthoringError) as caught:
+        validate(tiny)
+    assert any("no probe named 'thrice' (known: call, call_backward, twice)" in str(p)
+               for p in caught.value.problems), caught.value.problems
+
+
+def test_moved_probes_still_grade_a4_and_a5(tmp_path):
+    """Net and the training loop are driven by solutions/<a>/probes.py now."""
+    from conftest import SOLUTIONS
+
+    for name in ("a4_deep", "a5_cnn"):
+        assert (SOLUTIONS / name / "probes.py").is_file()
+        assignment = load_assignment(name, SOLUTIONS)
+        [result] = grade_batch([Submission("ref", assignment.notebook)], assignment=assignment,
+                               config=GradeConfig(devices=("cpu",)), out_dir=tmp_path / name)
+        assert result.points == result.max_points, [c.message for c in result.checks if not c.passed]
