@@ -19,11 +19,14 @@ SOLUTIONS = ROOT / "solutions"
 ASSIGNMENTS = ROOT / "assignments"
 ASSIGNMENT_NAMES = available(SOLUTIONS)
 
-def tool(*args: str, cwd: Path, home: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a command of this environment (`grade`, `nbgrader`) as a user with ``home``; unless
-    ``ok`` is False, assert that it succeeded. nbgrader runs `alembic` from PATH."""
+def tool(*args: str, cwd: Path, home: Path, ok: bool = True,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command of this environment (`grade`, `nbgrader`) as a user with ``home`` (and
+    ``env`` on top); unless ``ok`` is False, assert that it succeeded. nbgrader runs `alembic`
+    from PATH."""
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "HOME": str(home), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {**os.environ, "HOME": str(home), "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+           **(env or {})}
     done = subprocess.run([str(bin_dir / args[0]), *args[1:]], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=1800)
     if ok:
