@@ -17,6 +17,9 @@ from autograder.results import CheckRun, SubmissionResult, write_atomic
 
 _ENV = Environment(autoescape=True)
 _ENV.filters["pts"] = lambda value: f"{value:g}"
+_ENV.filters["status"] = lambda run: status(run)
+_ENV.globals["COLOURS"] = {"passed": "green", "withheld": "darkorange", "skipped": "gray",
+                           "FAILED": "firebrick"}
 
 _TABLE = _ENV.from_string("""
 <div class="autograder-report">
@@ -29,8 +32,9 @@ _TABLE = _ENV.from_string("""
 {%- for r in runs %}
 <tr>
 <td><code>{{ r.name }}</code></td><td>{{ r.device }}</td>
-<td style="color: {{ 'darkorange' if r.withheld else ('green' if r.passed else ('gray' if r.skipped else 'firebrick')) }}">
-{{ 'withheld' if r.withheld else ('passed' if r.passed else ('skipped' if r.skipped else 'FAILED')) }}</td>
+{%- set state = r|status %}
+<td style="color: {{ COLOURS[state] }}">
+{{ state }}</td>
 <td>{{ r.points|pts }} / {{ r.max_points|pts }}</td>
 <td style="text-align: left; white-space: pre-wrap">{{ r.message }}</td>
 </tr>

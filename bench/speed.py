@@ -47,7 +47,7 @@ from autograder.grading import (  # noqa: E402
     grade_batch,
 )
 from autograder.plugin import CheckPlugin, run_checks  # noqa: E402
-from autograder.subjects import LocalSubject, reference_subject  # noqa: E402
+from autograder.subjects import LocalSubject, assignment_probes, reference_subject  # noqa: E402
 from autograder.submission import SubmissionError, extract  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -138,6 +138,7 @@ def floor(folder: Path, names: list[str], solutions: Path, per_assignment: int,
     for name in names:
         assignment = load_assignment(name, solutions)
         reference = reference_subject(assignment)
+        probes = assignment_probes(assignment)
         for submission in discover([folder], name)[:per_assignment]:
             started = time.perf_counter()
             try:
@@ -150,8 +151,8 @@ def floor(folder: Path, names: list[str], solutions: Path, per_assignment: int,
                     exec(compile(cell["source"], f"<{cell['id']}>", "exec"), namespace)
                 except Exception:  # noqa: BLE001 - a student's broken cell, as in the sandbox
                     pass
-            plugin = CheckPlugin(student=LocalSubject(namespace, "student"), reference=reference,
-                                 devices=devices)
+            plugin = CheckPlugin(student=LocalSubject(namespace, "student", probes=probes),
+                                 reference=reference, devices=devices)
             run_checks(check_files(assignment, include_hidden=True), plugin)
             seconds += time.perf_counter() - started
             count += 1

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import GOOD_BCE, SOLUTIONS
+from conftest import GOOD_BCE, PARTIAL_BCE, SOLUTIONS
 
 from autograder.cli import cli
 from autograder.course import load_assignment
@@ -30,6 +30,7 @@ GOOD = GOOD_BCE
 SUBMISSIONS = {
     "good": GOOD,
     "sum": GOOD.replace(".mean()", ".sum()"),
+    "partial": PARTIAL_BCE,
     "swapped": GOOD.replace("(1 - y)", "y"),
     "typo": "def bce(yhat, y:\n    return 0\n",
     "builtin": "import torch.nn.functional as F\n\ndef bce(yhat, y):\n"
@@ -152,7 +153,7 @@ def test_a_worker_killed_mid_task_costs_only_that_submission(cluster, client, tm
     # six tasks for two worker threads: Dask queues them on the scheduler and hands each
     # worker one at a time (worker-saturation 1.0), so the killed worker holds only a_slow
     sources = {"a_slow": "import time\ntime.sleep(120)\n" + GOOD, "b_good": GOOD,
-               "c_sum": SUBMISSIONS["sum"], "d_good": GOOD, "e_swapped": SUBMISSIONS["swapped"],
+               "c_partial": SUBMISSIONS["partial"], "d_good": GOOD, "e_swapped": SUBMISSIONS["swapped"],
                "f_good": GOOD}
     folder = submitted(tmp_path / "submitted", sources)
     out = tmp_path / "out"
@@ -176,7 +177,7 @@ def test_a_worker_killed_mid_task_costs_only_that_submission(cluster, client, tm
     assert list(by_student) == list(sources)
     assert by_student["a_slow"]["status"] == "error"
     assert "the Dask worker grading this submission died" in by_student["a_slow"]["error"]
-    assert [s["points"] for s in list(by_student.values())[1:]] == [10, 4, 10, 4, 10]
+    assert [s["points"] for s in list(by_student.values())[1:]] == [10, 8, 10, 0, 10]
     assert not by_student["a_slow"]["sha256"], "an error result is graded again by the next run"
 
 
@@ -189,14 +190,14 @@ def test_gpu_work_goes_only_to_workers_with_a_gpu_resource(cluster, client, tmp_
     try:
         client.wait_for_workers(len(before) + 1, timeout=120)
         [gpu] = set(client.scheduler_info(n_workers=-1)["workers"]) - before
-        folder = submitted(tmp_path / "submitted", {"good": GOOD, "sum": SUBMISSIONS["sum"]})
+        folder = submitted(tmp_path / "submitted", {"good": GOOD, "partial": SUBMISSIONS["partial"]})
         result = grade(folder, "--out", tmp_path / "out", "--scheduler", cluster.scheduler_address)
         assert result.exit_code == 0, result.output
         doc = json.loads((tmp_path / "out" / "results.json").read_text())
         assert doc["environment"]["dask"]["gpu_workers"] == 1
         assert doc["environment"]["dask"]["cuda_skipped"] is None
         assert [s["environment"]["dask_worker"] for s in doc["submissions"]] == [gpu, gpu]
-        assert [s["points"] for s in doc["submissions"]] == [10, 4]
+        assert [s["points"] for s in doc["submissions"]] == [10, 8]
     finally:
         gpu_worker.terminate()
         gpu_worker.wait(timeout=60)

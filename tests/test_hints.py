@@ -27,7 +27,8 @@ def bce(yhat, y):
 
 
 def test_render_hints_keeps_the_formula_only_at_the_formula_level():
-    message = f"bce(yhat, y): expected 1, got 2. {hint('Average over every element.', formula='Use .mean().')}"
+    advice = hint("Average over every element.", formula="Use .mean().")
+    message = f"bce(yhat, y): expected 1, got 2. {advice}"
     assert render_hints(message, "concept") == "bce(yhat, y): expected 1, got 2. Average over every element."
     assert render_hints(message, "formula") == ("bce(yhat, y): expected 1, got 2. Average over every "
                                                 "element. Use .mean().")

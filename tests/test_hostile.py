@@ -69,7 +69,8 @@ SECRET = f"grader-secret-{random.randrange(10**9, 10**10)}"
 SCRUBBED_ENV = {"PATH", "HOME", "TMPDIR", "LANG", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MPLBACKEND",
                 "PYTHONDONTWRITEBYTECODE", "CUDA_VISIBLE_DEVICES"}
 LIBRARY_ENV = {"KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK"}  # set by scikit-learn in the setup cell
-WRONG_PASSES = {"softmax_keeps_dtype_and_device", "softmax_is_your_own"}  # zeros earn these two
+# zeros pass these two checks of form, whose points are withheld because the values are wrong
+WRONG_PASSES = {"softmax_keeps_dtype_and_device", "softmax_is_your_own"}
 
 
 # --- the hostile sources ----------------------------------------------------------------------
@@ -749,7 +750,9 @@ def same_as_control(run: Run, name: str) -> None:
     result, control = run.results[name], run.results["control_wrong"]
     assert passed(result, "softmax") == passed(control, "softmax") == WRONG_PASSES, (
         ran(result, "softmax"))
-    assert exercise(result, "softmax").points == exercise(control, "softmax").points == 2
+    assert exercise(result, "softmax").points == exercise(control, "softmax").points == 0
+    assert {c.name for c in result.checks if c.withheld and not c.hidden} == {
+        c.name for c in control.checks if c.withheld and not c.hidden} == WRONG_PASSES
 
 
 def out_text(result: SubmissionResult) -> str:
@@ -779,8 +782,8 @@ def test_control_wrong_scores_its_own_grade_not_the_forged_one(run):
     """``write_gradebook_and_results`` tried to forge this result file (same sha256, 20 points)."""
     result = run.results["control_wrong"]
     assert passed(result, "softmax") == WRONG_PASSES
-    assert result.points == 12
-    assert json.loads((run.out / "submissions" / "control_wrong.json").read_text())["points"] == 12
+    assert result.points == 10  # softmax_backward only: the checks of form passed are withheld
+    assert json.loads((run.out / "submissions" / "control_wrong.json").read_text())["points"] == 10
 
 
 OTHER_EXERCISE = [
@@ -887,7 +890,7 @@ def test_sys_exit_in_function_costs_the_check_that_called_it(run):
     failed = {k: v for k, v in ran(result, "softmax").items() if v}
     assert list(failed) == ["softmax_1d"], failed
     assert "process exited while running the check (exit code 5)" in failed["softmax_1d"]
-    assert exercise(result, "softmax").points == 9
+    assert exercise(result, "softmax").points == 7  # and the 2 points of form, withheld
 
 
 # --- hangs and processes ------------------------------------------------------------------------
@@ -897,7 +900,8 @@ def _only_1d_timed_out(run: Run, name: str) -> None:
     failed = {k: v for k, v in ran(result, "softmax").items() if v}
     assert list(failed) == ["softmax_1d"], failed
     assert f"timed out after {CHECK_TIMEOUT} s while running the check" in failed["softmax_1d"]
-    assert exercise(result, "softmax").points == 9
+    # 10 - 1 for the check, - 2 for the checks of form it withholds (a value check failed)
+    assert exercise(result, "softmax").points == 7
 
 
 def test_infinite_loop_costs_the_check_it_hung_in(run):
@@ -977,7 +981,7 @@ def test_always_equal_object_is_not_a_tensor(run):
     assert "returned a AlwaysEqual object, expected tensor" in messages["softmax_matches_reference"]
     # test_softmax_is_your_own only asks that no built-in softmax was called
     assert passed(result, "softmax") == {"softmax_is_your_own"}
-    assert exercise(result, "softmax").points == 1
+    assert exercise(result, "softmax").points == 0  # withheld: no value is right
 
 
 # --- fake output ----------------------------------------------------------------------------------
@@ -988,7 +992,7 @@ def test_fake_results_are_just_output(run):
     for result in (wrong, correct):
         assert "PASSED 10/10" in result.stdout and "PASSED 10/10" in result.stderr
         assert '"points": 20.0' in result.stdout
-    assert wrong.points == 12 and correct.points == 20
+    assert wrong.points == 10 and correct.points == 20
 
 
 # --- reading and writing what is not theirs -----------------------------------------------------------

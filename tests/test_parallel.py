@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from conftest import (
     ASSIGNMENTS,
     GOOD_BCE,
+    PARTIAL_BCE,
     SOLUTIONS,
     kill_batch,
     rerun_reusing,
@@ -137,7 +138,7 @@ def test_two_workers_grade_exactly_as_one(tmp_path):
 def test_results_keep_the_input_order_whatever_finishes_first(tmp_path):
     paths = []
     for name, source in [("a_slow", SLOW.format(seconds=6)), ("b_quick", GOOD),
-                         ("c_quick", GOOD.replace(".mean()", ".sum()"))]:
+                         ("c_quick", PARTIAL_BCE)]:
         paths.append(tmp_path / f"{name}.py")
         paths[-1].write_text(source)
     finished: list[str] = []
@@ -151,7 +152,7 @@ def test_results_keep_the_input_order_whatever_finishes_first(tmp_path):
     assert [s["student"] for s in doc["submissions"]] == ["a_slow", "b_quick", "c_quick"]
     rows = list(csv.DictReader((tmp_path / "out" / "results.csv").open()))
     assert [(r["student"], r["points"]) for r in rows] == [("a_slow", "10"), ("b_quick", "10"),
-                                                            ("c_quick", "4")]
+                                                            ("c_quick", "8")]
 
 
 def test_a_killed_batch_keeps_what_finished_and_leaves_no_process_behind(tmp_path):
@@ -166,7 +167,7 @@ def test_a_killed_batch_keeps_what_finished_and_leaves_no_process_behind(tmp_pat
 
     doc = rerun_reusing(command, out, first)  # graded before the kill: reused, not graded again
     assert [s["student"] for s in doc["submissions"]] == [f"s{i}" for i in range(6)]
-    assert [s["points"] for s in doc["submissions"]] == [4.0, 10.0] * 3
+    assert [s["points"] for s in doc["submissions"]] == [8.0, 10.0] * 3
     for pid in started:
         stale = list(Path("/sys/fs/cgroup/pids").glob(f"autograder-{pid}-*"))
         assert not stale, "the rerun should have swept the killed graders' cgroups"
@@ -175,7 +176,7 @@ def test_a_killed_batch_keeps_what_finished_and_leaves_no_process_behind(tmp_pat
 def test_a_grader_that_dies_costs_only_its_submission(tmp_path):
     paths = []
     for name, source in [("a_slow", SLOW.format(seconds=60)), ("b_slow", SLOW.format(seconds=60)),
-                         ("c_good", GOOD), ("d_sum", GOOD.replace(".mean()", ".sum()"))]:
+                         ("c_good", GOOD), ("d_partial", PARTIAL_BCE)]:
         paths.append(tmp_path / f"{name}.py")
         paths[-1].write_text(source)
     me = os.getpid()
@@ -204,7 +205,7 @@ def test_a_grader_that_dies_costs_only_its_submission(tmp_path):
         assert by_student[slow].status == "error"
         assert "the grader process died (killed by SIGKILL)" in by_student[slow].error
         assert by_student[slow].points == 0 and not by_student[slow].sha256  # graded again next time
-    assert (by_student["c_good"].points, by_student["d_sum"].points) == (10, 4)
+    assert (by_student["c_good"].points, by_student["d_partial"].points) == (10, 8)
     assert wait_until_gone(killed) == [], "a dead grader's sandbox dies with it"
     assert graders_of(me) == []
 

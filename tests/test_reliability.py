@@ -37,7 +37,7 @@ def test_kill_9_mid_batch_then_rerun_loses_and_duplicates_nothing(tmp_path):
     students = [s["student"] for s in doc["submissions"]]
     assert sorted(students) == [f"s{i}" for i in range(5)]
     assert [s["points"] for s in sorted(doc["submissions"], key=lambda s: s["student"])] == [
-        4.0, 10.0, 4.0, 10.0, 4.0]
+        8.0, 10.0, 8.0, 10.0, 8.0]
     assert not list((out / "submissions").glob(".*.tmp"))
     stale = list(Path("/sys/fs/cgroup/pids").glob(f"autograder-{grader.pid}-*"))
     assert not stale, "the rerun should have swept the killed grader's cgroups"

@@ -79,3 +79,21 @@ def test_course_init_keeps_an_edited_config(tmp_path):
     (course / "nbgrader_config.py").write_text("c = get_config()\nc.CourseDirectory.course_id = 'mine'\n")
     assert invoke("course", "init", course, "--assignment", "a1_logistic").exit_code == 0
     assert "'mine'" in (course / "nbgrader_config.py").read_text()
+
+
+def test_grade_check_runs_the_released_probes_of_a5(tmp_path):
+    """a5's checks drive train_model through probes.py, which students get with the checks."""
+    folder = tmp_path / "a5_cnn"
+    shutil.copytree(ASSIGNMENTS / "a5_cnn", folder)
+    assert (folder / "probes.py").is_file()
+    notebook = folder / "a5_cnn.ipynb"
+    nb = nbformat.read(notebook, as_version=4)
+    reference = load_assignment("a5_cnn", SOLUTIONS).reference_sources
+    for cell in nb.cells:
+        if nbgrader_meta(cell).get("grade_id") == "train_model":
+            cell.source = reference["train_model"]
+    nbformat.write(nb, notebook)
+    result = invoke("check", notebook, "--devices", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "a5_cnn.ipynb: 6 / 16 points from the public checks" in " ".join(result.output.split())
+    assert "train_model: 6 / 6 points, all 3 checks passed" in result.output

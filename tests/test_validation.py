@@ -79,7 +79,8 @@ def test_weights_that_do_not_add_up_to_the_check_cell_are_refused(a1_copy, monke
 
 def test_parametrised_checks_count_once_per_instance(a1_copy):
     hidden = a1_copy / "hidden_checks.py"
-    edit_file(hidden, '@check("bce", points=2)\ndef test_bce_2d_float64_mean_over_all(student, reference, device):',
+    edit_file(hidden, '@check("bce", points=2)\ndef test_bce_2d_float64_mean_over_all(student, '
+                      'reference, device):',
               '@check("bce", points=1)\n@pytest.mark.parametrize("n", [3, 5])\n'
               'def test_bce_2d_float64_mean_over_all(student, reference, device, n):')
     edit_file(hidden, "import torch\n", "import pytest\nimport torch\n")
@@ -196,7 +197,8 @@ def test_an_exercise_with_only_property_checks_is_refused(tmp_path):
 
 def test_authoring_messages_do_not_read_like_student_feedback(a1_copy):
     edit_cell(a1_copy, "bce", lambda cell, nb: setattr(cell, "source", cell.source.replace(
-        "eps = torch.finfo(yhat.dtype).eps", "eps = torch.finfo(yhat.dtype).eps\n    raise ValueError('oops')")))
+        "eps = torch.finfo(yhat.dtype).eps",
+        "eps = torch.finfo(yhat.dtype).eps\n    raise ValueError('oops')")))
     found = problems(a1_copy)
     assert found
     for problem in found:
