@@ -62,6 +62,7 @@ class AuthoringError(CourseError):
     """An assignment that must not be released or graded as it stands."""
 
     def __init__(self, assignment: str, problems: list[Problem]) -> None:
+        problems = list(dict.fromkeys(problems))  # a check runs once per device: say it once
         self.problems = problems
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
         super().__init__(f"{assignment}: {count} to fix before students get it:\n"
