@@ -177,11 +177,11 @@ def _submissions(assignment: Assignment, variants: list[Variant], work: Path, *,
         rows.extend(owned)
         owners[student] = owned
 
-    add("stub", None, [Row("stub", "stub", "0 points")])
-    add("reference", reference_sources(assignment), [Row("reference", "reference", "full marks")])
+    add("stub", None, [Row("stub", "stub", "0")])
+    add("reference", reference_sources(assignment), [Row("reference", "reference", "full")])
     for label, value in CONSTANTS.items():
         sources = {e.name: constant_source(assignment, e.name, value) for e in assignment.exercises}
-        add(f"constant-{label}", sources, [Row(f"constant {label}", "constant", "0 points")])
+        add(f"constant-{label}", sources, [Row(f"constant {label}", "constant", "0")])
     correct = [v for v in variants if v.correct or (v.device == "cuda" and not cuda)]
     by_exercise: dict[str, list[Variant]] = {}
     for variant in correct:
@@ -192,15 +192,15 @@ def _submissions(assignment: Assignment, variants: list[Variant], work: Path, *,
         for exercise, mine in by_exercise.items():
             if k < len(mine):
                 sources[exercise] = mine[k].source
-                owned.append(Row(mine[k].label, "correct", "full marks" if mine[k].correct
-                                 else "full marks (wrong on cuda only)", exercise=exercise))
+                owned.append(Row(mine[k].label, "correct", "full" if mine[k].correct
+                                 else "full on cpu", exercise=exercise))
         add(f"correct-round{k}", sources, owned)
     for i, variant in enumerate(v for v in variants if v not in correct):
         sources = reference_sources(assignment)
         sources[variant.exercise] = variant.source
-        where = f" (on {variant.device})" if variant.device else ""
-        add(f"wrong-{i}", sources, [Row(variant.label, "wrong",
-                                        f"loses points in {variant.exercise} only{where}",
+        where = f" on {variant.device}" if variant.device else ""
+        # less in its own exercise (the label's prefix), full marks in the others
+        add(f"wrong-{i}", sources, [Row(variant.label, "wrong", f"less{where}",
                                         exercise=variant.exercise)])
     return submissions, rows, owners
 

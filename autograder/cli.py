@@ -305,7 +305,7 @@ def audit(obj: Context, assignments: tuple[str, ...], devices: tuple[str, ...],
                 result = run_audit(spec, config=config, workers=count)
             except CourseError as exc:
                 raise click.ClickException(str(exc)) from None
-        obj.console.print(audit_table(result, width=obj.console.width))
+        obj.console.print(audit_table(result))
         obj.console.print(checks_table(result))
         for line in result.advice:
             obj.console.print(f"advice: {line}")
@@ -319,12 +319,18 @@ def audit(obj: Context, assignments: tuple[str, ...], devices: tuple[str, ...],
         sys.exit(1)
 
 
-def audit_table(result: Audit, *, width: int = 100) -> Table:
-    """One row per audited submission: what it is, what it must score, what it scored."""
+def audit_table(result: Audit) -> Table:
+    """One row per audited submission: what it is, what it must score, what it scored.
+
+    "less" means less than full marks in the variant's own exercise (the label's prefix) and
+    full marks in the others."""
     exercises = list(result.rows[0].points) if result.rows else []
     table = Table(title=f"grade audit {result.assignment}: submissions")
-    for header in ("submission", "must", *exercises, "total", "verdict"):
-        table.add_column(header, no_wrap=header != "verdict")
+    longest = max((len(row.label) for row in result.rows), default=10)
+    table.add_column("submission", overflow="fold", min_width=min(longest, 48))
+    table.add_column("must", no_wrap=True)
+    for header in (*exercises, "total", "verdict"):  # the numbers never wrap or shrink
+        table.add_column(header, no_wrap=True, min_width=max(len(header), 7))
     for row in result.rows:
         cells = [f"{p:g}/{m:g}" for p, m in (row.points.get(e, (0, 0)) for e in exercises)]
         points, max_points = row.total
