@@ -78,6 +78,9 @@ def cli(ctx: click.Context, solutions: Path | None) -> None:
               help="Seconds all checks of one submission may take together.")
 @click.option("--memory-gib", default=6.0, show_default=True, callback=_positive,
               help="Address-space limit of the sandbox (cpu-only runs).")
+@click.option("--scratch-mib", default=256.0, show_default=True, callback=_positive,
+              help="What one submission may write to its working directory, all files together "
+                   "(a tmpfs when grade runs as root; measured otherwise).")
 @click.option("--public-only", is_flag=True, help="Run only the checks students can see.")
 @click.option("--rerun", is_flag=True,
               help="Grade again even where a result for the same file is already in --out.")
@@ -99,7 +102,7 @@ def cli(ctx: click.Context, solutions: Path | None) -> None:
 @click.pass_obj
 def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: Path,
         devices: tuple[str, ...], check_timeout: float, submission_timeout: float,
-        memory_gib: float, public_only: bool, rerun: bool, workers: int | None,
+        memory_gib: float, scratch_mib: float, public_only: bool, rerun: bool, workers: int | None,
         scheduler: str | None, worker_solutions: str | None) -> None:
     """Grade SUBMISSIONS of ASSIGNMENT against the reference solutions.
 
@@ -125,7 +128,8 @@ def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: P
     if not found:
         raise click.UsageError(f"no .ipynb or .py submissions found in {', '.join(map(str, submissions))}")
     sandbox = replace(SandboxConfig(), check_timeout_s=check_timeout,
-                      submission_timeout_s=submission_timeout, memory_bytes=int(memory_gib * GIB))
+                      submission_timeout_s=submission_timeout, memory_bytes=int(memory_gib * GIB),
+                      scratch_bytes=int(scratch_mib * 2**20))
     config = GradeConfig(devices=devices, sandbox=sandbox, include_hidden=not public_only)
     console = obj.console
     cluster: Cluster | None = None
@@ -369,7 +373,7 @@ def demo(ctx: click.Context, out_root: Path, devices: tuple[str, ...]) -> None:
     for name in available(obj.solutions):
         ctx.invoke(run, assignment=name, submissions=(submitted,), out_dir=out_root / "results" / name,
                    devices=devices, check_timeout=30.0, submission_timeout=600.0,
-                   memory_gib=6.0, public_only=False, rerun=False)
+                   memory_gib=6.0, scratch_mib=256.0, public_only=False, rerun=False)
 
 
 @cli.command("check")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446  # same on x86_64 and arm64
@@ -174,22 +176,53 @@ def _mount_points() -> list[str]:
     return points
 
 
-def isolate_namespaces(scratch: str) -> list[str]:
-    """As root, enter private mount and network namespaces: every mount read-only but scratch,
-    and no network at all. Covers what Landlock does not: chmod, utime, xattrs, UDP."""
+ETC_READ = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "nsswitch.conf",
+            "passwd", "group", "hosts", "host.conf", "resolv.conf", "gai.conf", "protocols", "services",
+            "os-release", "mime.types", "fonts", "alternatives", "ssl/certs", "ca-certificates",
+            "ca-certificates.conf", "matplotlibrc", "nvidia")
+"""What the worker may see of ``/etc``: what the loader, Python, torch, matplotlib and CUDA read.
+Nothing private: no shadow or gshadow, no ``ssl/private``, no ssh host keys, no sudoers."""
+PRIVATE_ROOTS = ("/root", "/home")  # hidden but for the interpreter's own paths inside them
+
+
+@dataclass
+class Isolation:
+    """What :func:`isolate_namespaces` achieved, in words, and whether scratch is capped."""
+
+    notes: list[str]
+    scratch_capped: bool = False
+
+
+def isolate_namespaces(scratch: str, *, read: Sequence[str] = (), hide: Sequence[str] = (),
+                       scratch_bytes: int | None = None) -> Isolation:
+    """As root, enter private mount and network namespaces and build the worker's view of files.
+
+    In the new mount namespace: scratch is a tmpfs of ``scratch_bytes`` (all its files together;
+    a bind of itself where no cap is asked); ``/etc`` holds only :data:`ETC_READ`; ``/root`` and
+    ``/home`` hold only the paths of ``read`` inside them (the interpreter, where it lives
+    there); each path of ``hide`` (the solutions) is an empty directory; and every mount but
+    scratch is read-only. In the network namespace there is no network, UDP included. This is
+    a boundary of its own, not only a backup of Landlock: what is not mounted cannot be read.
+    """
     if os.geteuid() != 0:
-        return []
+        return Isolation([])
     libc = _libc()
-    done = []
+    done = Isolation([])
     if libc.unshare(CLONE_NEWNET) == 0:
-        done.append("own network namespace (no network, UDP included)")
+        done.notes.append("own network namespace (no network, UDP included)")
     if libc.unshare(CLONE_NEWNS) != 0:
         return done
     if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         return done
-    if libc.mount(scratch.encode(), scratch.encode(), None, MS_BIND, None) != 0:
+    if scratch_bytes is not None and _mount_tmpfs(libc, scratch, scratch_bytes, mode=0o700):
+        done.scratch_capped = True
+        done.notes.append(f"scratch is a tmpfs of {scratch_bytes / 2**20:g} MiB (all files together)")
+    elif libc.mount(scratch.encode(), scratch.encode(), None, MS_BIND, None) != 0:
         return done
     os.chdir(scratch)  # enter scratch through the new, writable mount
+    hidden = _hide(libc, read=[*read, scratch], hide=list(hide))
+    if hidden:
+        done.notes.append(hidden)
     failed = 0
     for point in _mount_points():
         if point == scratch:
@@ -201,6 +234,62 @@ def isolate_namespaces(scratch: str) -> list[str]:
         keep = sum(ms for st, ms in _STATVFS_TO_MS.items() if flags & st)
         if libc.mount(None, point.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, None) != 0:
             failed += 1
-    done.append("own mount namespace, every mount read-only but scratch"
-                + (f" ({failed} mounts could not be made read-only)" if failed else ""))
+    done.notes.append("own mount namespace, every mount read-only but scratch"
+                      + (f" ({failed} mounts could not be made read-only)" if failed else ""))
     return done
+
+
+def _mount_tmpfs(libc: ctypes.CDLL, target: str, size: int, *, mode: int) -> bool:
+    options = f"size={max(size, 4096)},mode={mode:o}".encode()
+    return libc.mount(b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) == 0
+
+
+def _hide(libc: ctypes.CDLL, *, read: list[str], hide: list[str]) -> str:
+    """Replace ``/etc``, the private roots and ``hide`` by tmpfs views; describe what was done."""
+    done = []
+    keep_etc = [os.path.join("/etc", name) for name in ETC_READ]
+    if _overlay(libc, "/etc", [p for p in keep_etc if os.path.lexists(p)]):
+        done.append("/etc holds only what Python and torch read")
+    for root in PRIVATE_ROOTS:
+        inside = [p for p in read if _below(p, root)]  # scratch is among them when below root
+        if os.path.isdir(root) and not any(p == root for p in read) and _overlay(libc, root, inside):
+            done.append(f"{root} hidden" + (" but for the interpreter" if inside else ""))
+    for path in hide:
+        if os.path.isdir(path) and _mount_tmpfs(libc, path, 4096, mode=0o755):
+            done.append(f"{path} hidden")
+    return "; ".join(done)
+
+
+def _below(path: str, root: str) -> bool:
+    return path.startswith(root.rstrip("/") + "/")
+
+
+def _overlay(libc: ctypes.CDLL, root: str, keep: list[str]) -> bool:
+    """Mount an empty tmpfs on ``root``, then put each of ``keep`` (paths below it) back: a
+    symlink as the same link, a file or directory by a bind mount of the original."""
+    links, held = {}, []
+    for path in sorted(keep):  # reach the originals through fds: the tmpfs is about to cover them
+        try:
+            if os.path.islink(path):
+                links[path] = os.readlink(path)
+            else:
+                held.append((path, os.open(path, os.O_PATH | os.O_CLOEXEC)))
+        except OSError:
+            continue
+    try:
+        if not _mount_tmpfs(libc, root, 1 << 20, mode=0o755):
+            return False
+        for path, target in links.items():
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.symlink(target, path)
+        for path, fd in held:
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                os.makedirs(path, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                open(path, "ab").close()  # noqa: SIM115 - an empty file to bind the original on
+            libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, MS_BIND | MS_REC, None)
+        return True
+    finally:
+        for _, fd in held:
+            os.close(fd)

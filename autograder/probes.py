@@ -29,6 +29,7 @@ every torch function called, so a check can tell whether "implement it yourself"
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import linecache
 import sys
@@ -127,6 +128,21 @@ def register_source(filename: str, source: str) -> None:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
 
 
+_DISK_LIMITS = ""  # said with every "disk full" or "file too large" error, once the worker knows
+
+
+def set_disk_limits(*, scratch_bytes: int | None, file_bytes: int | None) -> None:
+    """Name the sandbox's write limits in the errors that hitting them raises."""
+    global _DISK_LIMITS
+    parts = []
+    if file_bytes:
+        parts.append(f"{file_bytes / 2**20:g} MiB per file")
+    if scratch_bytes:
+        parts.append(f"{scratch_bytes / 2**20:g} MiB in all")
+    _DISK_LIMITS = (f" (the grader lets your code write at most {' and '.join(parts)}, in its "
+                    "working directory only)") if parts else ""
+
+
 def describe_error(exc: BaseException) -> dict[str, Any]:
     """Return the exception as plain data, with a traceback of the student's lines only."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(CELL_PREFIX)]
@@ -135,9 +151,12 @@ def describe_error(exc: BaseException) -> dict[str, Any]:
         + (f"\n    {f.line.strip()}" if f.line else "")
         for f in frames[-6:]
     ]
+    message = str(exc)[:2000]
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        message += _DISK_LIMITS
     return {
         "types": [t.__name__ for t in type(exc).__mro__],
-        "message": str(exc)[:2000],
+        "message": message,
         "traceback": "\n".join(lines),
     }
 

@@ -45,12 +45,14 @@ class SandboxConfig:
     memory_bytes: int | None = 6 * GIB
     cpu_seconds: int = 900
     max_file_bytes: int = 64 << 20
+    scratch_bytes: int | None = 256 << 20  # all files of a submission together
     max_open_files: int = 512
     max_message_bytes: int = 64 << 20
     output_limit_bytes: int = 8 << 10
     max_restarts: int = 5
     max_processes: int = 64
     landlock: bool = True
+    namespaces: bool = True  # as root: own mount (scratch tmpfs, hidden /etc) and network ns
     cgroup: bool = True
     warm: bool = True  # fork workers from a fork server; False: start each with python -I
 
@@ -87,6 +89,30 @@ class CapturedOutput:
         if self.dropped:
             return f"{head}\n[... {self.dropped} bytes of output not shown ...]\n{tail}"
         return head + tail
+
+
+MAX_SCRATCH_FILES = 10_000
+
+
+def scratch_usage(root: Path, *, stop_at: int) -> tuple[int, int]:
+    """Bytes on disk and entries under ``root``; stops counting once past ``stop_at`` bytes or
+    :data:`MAX_SCRATCH_FILES` entries (a student's directory may be hostile)."""
+    used, files, stack = 0, 0, [str(root)]
+    while stack and used <= stop_at and files <= MAX_SCRATCH_FILES:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            files += 1
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            used += info.st_blocks * 512
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+    return used, files
 
 
 def _pump(stream: Any, sink: CapturedOutput) -> None:
@@ -212,6 +238,8 @@ def protections(config: SandboxConfig, *, uses_cuda: bool) -> list[str]:
         f"wall-clock timeout per check ({config.check_timeout_s:g} s) with process-group kill",
         f"CPU time limit ({config.cpu_seconds} s)",
         f"file size limit ({config.max_file_bytes >> 20} MiB)",
+        *([f"scratch limit ({config.scratch_bytes / 2**20:g} MiB for all files together)"]
+          if config.scratch_bytes is not None else []),
         f"open files limit ({config.max_open_files})",
         "no core dumps",
     ]
@@ -252,6 +280,7 @@ class Sandbox:
         self._cold_reason: str | None = None  # why this submission's workers start cold
         self._lost_server = False  # the last worker died because the fork server did
         self._broken: str | None = None  # the code could not even be loaded
+        self._scratch_capped = False  # the worker mounted a size-limited tmpfs on its scratch
         self._exhausted: str | None = None  # this exercise used up its timeouts and crashes
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -325,7 +354,9 @@ class Sandbox:
     def _await_ready(self) -> dict[str, Any]:
         """Send the start-up frame and wait for the worker's word that it is confined."""
         confine = {"landlock": self.config.landlock, "scratch": str(self._scratch),
-                   "cuda": self.uses_cuda, "deny": self.deny}
+                   "cuda": self.uses_cuda, "deny": self.deny, "namespaces": self.config.namespaces,
+                   "scratch_bytes": self.config.scratch_bytes,
+                   "file_bytes": self.config.max_file_bytes}
         try:
             start = {"cells": self.cells, "confine": confine, "probes": self.probes}
             write_frame(self._to_child, json.dumps(start).encode("utf-8"))
@@ -366,6 +397,7 @@ class Sandbox:
         ready = self._launch_until_ready()
         if self._launch_note is None and self._cold_reason is not None:
             self._launch_note = self._cold_reason
+        self._scratch_capped = ready.get("scratch_capped") is True
         if self.starts == 1:
             self.confinement = [str(n) for n in ready.get("confinement", [])][:10]
             if self._cgroup is not None:
@@ -468,6 +500,20 @@ class Sandbox:
                 return int(line.split()[1]) * 1024 > limit
         return False
 
+    def _over_scratch(self) -> str | None:
+        """Where no tmpfs caps scratch (not root), measure it: what was exceeded, if anything."""
+        limit = self.config.scratch_bytes
+        if limit is None or self._scratch_capped or self._scratch is None:
+            return None
+        used, files = scratch_usage(self._scratch, stop_at=limit)
+        if used > limit:
+            return (f"your code wrote more than {limit / 2**20:g} MiB to its working directory "
+                    "(the limit for all its files together)")
+        if files > MAX_SCRATCH_FILES:
+            return (f"your code created more than {MAX_SCRATCH_FILES} files in its working "
+                    "directory (the limit)")
+        return None
+
     def _read_exact(self, n: int, deadline: float, timeout: float, doing: str) -> bytes:
         chunks, left = [], n
         while left:
@@ -478,6 +524,9 @@ class Sandbox:
                 if self.uses_cuda and self._over_memory():
                     limit = (self.config.memory_bytes or 0) / GIB
                     raise self._fail(f"memory limit {limit:g} GiB exceeded (resident) while {doing}")
+                over = self._over_scratch()
+                if over:
+                    raise self._fail(f"{over} while {doing}")
                 continue
             if not ready:
                 raise self._fail(f"timed out after {timeout:g} s while {doing}")

@@ -59,7 +59,7 @@ def exec_cells(cells: list[dict[str, str]]) -> tuple[dict[str, Any], list[dict[s
     return namespace, statuses
 
 
-SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/etc", "/dev", "/proc/cpuinfo",
+SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/dev", "/proc/cpuinfo",
                "/proc/meminfo", "/proc/stat", "/sys/devices/system/cpu")
 CUDA_READ = ("/proc", "/sys", "/run/nvidia-persistenced", "/var/run/nvidia-persistenced")
 
@@ -73,11 +73,13 @@ def read_paths(*, cuda: bool, deny: list[str]) -> list[str]:
     import site
 
     import autograder
+    from autograder.confine import ETC_READ
 
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix,
              os.path.dirname(os.path.realpath(sys.executable)),
              os.path.dirname(os.path.abspath(autograder.__file__)), *site.getsitepackages(),
-             *(p for p in sys.path if p and os.path.isdir(p)), *SYSTEM_READ}
+             *(p for p in sys.path if p and os.path.isdir(p)), *SYSTEM_READ,
+             *(os.path.join("/etc", name) for name in ETC_READ)}
     if cuda:
         paths.update(CUDA_READ)
     denied = [os.path.realpath(d) for d in deny]
@@ -85,22 +87,26 @@ def read_paths(*, cuda: bool, deny: list[str]) -> list[str]:
         os.path.commonpath([os.path.realpath(p), d]) == os.path.realpath(p) for d in denied))
 
 
-def confine_self(spec: dict[str, Any]) -> list[str]:
-    """Apply Landlock and drop root capabilities; return what is now in force, in words."""
+def confine_self(spec: dict[str, Any]) -> tuple[list[str], bool]:
+    """Enter namespaces (as root), apply Landlock and drop root capabilities; return what is now
+    in force, in words, and whether the scratch directory is capped in size here."""
     from autograder import confine
 
-    notes = []
+    notes, capped = [], False
+    deny = [str(d) for d in spec.get("deny", [])]
+    read = read_paths(cuda=bool(spec.get("cuda")), deny=deny)
     if spec.get("namespaces", True) and spec.get("scratch"):
-        notes.extend(confine.isolate_namespaces(str(spec["scratch"])))
+        isolation = confine.isolate_namespaces(str(spec["scratch"]), read=read, hide=deny,
+                                               scratch_bytes=spec.get("scratch_bytes"))
+        notes.extend(isolation.notes)
+        capped = isolation.scratch_capped
     if spec.get("landlock"):
-        result = confine.apply_landlock(
-            read=read_paths(cuda=bool(spec.get("cuda")), deny=list(spec.get("deny", []))),
-            write=[spec["scratch"]])
+        result = confine.apply_landlock(read=read, write=[spec["scratch"]])
         notes.append(result.detail if result.active else f"no Landlock: {result.detail}")
     dropped = confine.drop_capabilities()
     if dropped:
         notes.append(dropped)
-    return notes
+    return notes, capped
 
 
 def die_with_parent(parent: int | None = None) -> None:
@@ -140,17 +146,20 @@ def serve(read_fd: int, write_fd: int) -> int:
     import torch
 
     from autograder import wire
-    from autograder.probes import load_probes, run_probe
+    from autograder.probes import load_probes, run_probe, set_disk_limits
 
     torch.set_num_threads(1)
     init = json.loads(read_frame(read_fd))
-    confinement = confine_self(init.get("confine", {}))
+    spec = init.get("confine", {})
+    confinement, capped = confine_self(spec)
+    set_disk_limits(scratch_bytes=spec.get("scratch_bytes"), file_bytes=spec.get("file_bytes"))
     # the assignment's own probes: trusted course material, run before any student code
     course_probes = init.get("probes") or {}
     probes = load_probes(str(course_probes.get("source", "")),
                          str(course_probes.get("filename", "probes.py")))
     # ready, before any student code: a worker that dies earlier is the machine's fault
-    write_frame(write_fd, json.dumps({"ready": True, "confinement": confinement}).encode("utf-8"))
+    write_frame(write_fd, json.dumps({"ready": True, "confinement": confinement,
+                                      "scratch_capped": capped}).encode("utf-8"))
     namespace, statuses = exec_cells(init["cells"])
     sys.stdout.flush()
     write_frame(write_fd, json.dumps({"cells": statuses}).encode("utf-8"))
