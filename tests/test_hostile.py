@@ -146,9 +146,12 @@ def hostile_sources(w: Where) -> dict[str, tuple[str, str]]:
             "        signal.alarm(1)\n"
             "        time.sleep(0.05)\n"
             "    shifted"), "ipynb"),
+        # at import, while the sandbox waits for the cells with its start-up deadline (not a
+        # check's few seconds): forks until the process table (cgroup pids) is full, leaves the
+        # children asleep, and goes on; the grader must still kill every one of them
         "fork_bomb": (h + """
 def _bomb():
-    root, forks, told = os.getpid(), 0, False
+    root, forks = os.getpid(), 0
     while True:
         try:
             os.fork()
@@ -156,11 +159,11 @@ def _bomb():
         except OSError as exc:  # the process table (cgroup pids) is full
             if os.getpid() != root:
                 os.execv("/bin/sleep", ["sleep", MARK])
-            if not told:
-                print(f"FORK REFUSED after {forks} forks: {type(exc).__name__}", flush=True)
-                told = True
+            print(f"FORK REFUSED after {forks} forks: {type(exc).__name__}", flush=True)
+            return
 
-""" + CORRECT.replace("    shifted", f"    if {ONE_D}:\n        _bomb()\n    shifted"), "ipynb"),
+_bomb()
+""" + CORRECT, "ipynb"),
         "setsid_daemon": (h + """
 def _daemon():
     pid = os.fork()
@@ -913,7 +916,7 @@ def test_ignoring_sigterm_and_sigalrm_does_not_stop_the_kill(run):
 
 
 def test_fork_bomb_is_contained_and_killed(run):
-    _only_1d_timed_out(run, "fork_bomb")
+    full_marks(run.results["fork_bomb"], "softmax")
     # the cgroup's pids.max (64) stopped it, not the machine's limit
     assert "FORK REFUSED after" in run.results["fork_bomb"].stdout
     assert "BlockingIOError" in run.results["fork_bomb"].stdout
