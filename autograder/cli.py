@@ -1,25 +1,27 @@
-"""The ``grade`` command: the only module that imports click. Parse, call the core, print, exit."""
+"""The ``grade`` command: the only module that imports click. Parse, call the core, print, exit.
+
+The core (torch, nbformat, pytest, the sandbox) is imported inside each command, never here, so
+``grade --help`` and a mistyped option answer at once.
+"""
 
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from autograder.course import CourseError, available, find_solutions_dir, load_assignment, shown
-from autograder.grading import GradeConfig, Submission, discover, grade_batch
-from autograder.report import write_feedback_pages
-from autograder.results import SubmissionResult
-from autograder.sandbox import GIB, SandboxConfig, SandboxStartError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from autograder.audit import Audit
+    from autograder.results import SubmissionResult
+
+GIB = 1 << 30
 
 DEVICE_CHOICES = ("cpu", "cuda")
 
@@ -29,7 +31,15 @@ class Context:
 
     def __init__(self, solutions: Path | None) -> None:
         self.solutions_option = solutions
-        self.console = Console(stderr=False, highlight=False)
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=False, highlight=False)
+        return self._console
 
     @property
     def solutions(self) -> Path:
@@ -110,10 +120,15 @@ def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: P
     nbgrader's submitted/ folder (submitted/<student>/<assignment>/*.ipynb). Exit status is 0
     when grading worked, whatever the scores.
     """
+    from dataclasses import replace
     from functools import partial
 
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     from autograder.cluster import Cluster, ClusterError, connect
-    from autograder.grading import default_workers
+    from autograder.grading import GradeConfig, default_workers, discover, grade_batch
+    from autograder.report import write_feedback_pages
+    from autograder.sandbox import SandboxConfig, SandboxStartError
 
     if scheduler is not None and workers is not None:
         raise click.UsageError("--workers sets how many submissions this machine grades at once; "
@@ -178,6 +193,8 @@ def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: P
 
 def summary_table(results: list[SubmissionResult], assignment: str, *, width: int = 100) -> Table:
     """One row per submission: points per exercise, total, and the first problem found."""
+    from rich.table import Table
+
     exercises = [e.exercise for e in results[0].exercises] if results else []
     rows = []
     for r in results:
@@ -291,7 +308,7 @@ def audit(obj: Context, assignments: tuple[str, ...], devices: tuple[str, ...],
     variants) does not fail.
     """
     from autograder.audit import audit as run_audit
-    from autograder.grading import default_workers
+    from autograder.grading import GradeConfig, default_workers
 
     solutions = obj.solutions
     names = assignments or tuple(available(solutions))
@@ -328,6 +345,8 @@ def audit_table(result: Audit) -> Table:
 
     "less" means less than full marks in the variant's own exercise (the label's prefix) and
     full marks in the others."""
+    from rich.table import Table
+
     exercises = list(result.rows[0].points) if result.rows else []
     table = Table(title=f"grade audit {result.assignment}: submissions")
     longest = max((len(row.label) for row in result.rows), default=10)
@@ -346,6 +365,8 @@ def audit_table(result: Audit) -> Table:
 
 def checks_table(result: Audit) -> Table:
     """One row per check: its exercise, kind, points, and the wrong variants that fail it."""
+    from rich.table import Table
+
     table = Table(title=f"grade audit {result.assignment}: checks")
     for header in ("check", "exercise", "kind", "points", "failed by"):
         table.add_column(header)
@@ -391,8 +412,9 @@ def check_command(obj: Context, notebooks: tuple[Path, ...], devices: tuple[str,
     Hidden checks run only when your instructor grades. Exit status 0 when the checks ran.
     """
     from autograder.course import assignment_from_manifest
-    from autograder.grading import grade_submission
+    from autograder.grading import GradeConfig, Submission, grade_submission
     from autograder.report import text_table
+    from autograder.sandbox import SandboxStartError
     from autograder.subjects import ReplaySubject
 
     config = GradeConfig(devices=devices, include_hidden=False)
@@ -489,7 +511,10 @@ def course_autograde(obj: Context, assignment: str, course_dir: Path, students: 
     results (public checks in full, hidden ones as counts) for `nbgrader generate_feedback`.
     Results also go to <course>/grades/ASSIGNMENT/ (results.json, results.csv, feedback/).
     """
+    from autograder.grading import GradeConfig
     from autograder.nbgrader_course import autograde
+    from autograder.report import write_feedback_pages
+    from autograder.sandbox import SandboxStartError
 
     config = GradeConfig(devices=devices)
     try:

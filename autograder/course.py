@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from autograder.settings import DEFAULT_HINTS, AssignmentSettings, SettingsError, assignment_settings
 
 PROBE_FILE = "probes.py"
@@ -159,6 +157,8 @@ def load_assignment(name: str, solutions_dir: Path) -> Assignment:
         raise CourseError(f"unknown assignment '{name}': no {notebook_path}. Known: {choices}")
     if not (directory / "public_checks.py").is_file():
         raise CourseError(f"{directory}: public_checks.py is missing; every assignment needs one")
+    import nbformat  # here, not at the top: `grade --help` must not wait for it
+
     nb = nbformat.read(notebook_path, as_version=4)
     setup, sources, points = [], {}, {}
     for cell in nb.cells:
