@@ -28,7 +28,9 @@ import nbformat
 
 from autograder.build import student_notebook
 from autograder.course import Assignment
-from autograder.grading import GradeConfig, Submission, grade_batch
+from autograder.grading.batch import grade_batch
+from autograder.grading.config import GradeConfig
+from autograder.grading.scoring import Submission
 from autograder.plugin import cuda_skip_reason
 from autograder.results import SubmissionResult
 from autograder.validation import validate

@@ -7,23 +7,26 @@ The core (torch, nbformat, pytest, the sandbox) is imported inside each command,
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from autograder.course import CourseError, available, find_solutions_dir, load_assignment, shown
+from autograder.grading.config import DEVICES
+from autograder.isolation.config import GIB, MIB, SandboxConfig
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
     from autograder.audit import Audit
+    from autograder.integrations.cluster import Cluster
     from autograder.results import SubmissionResult
 
-GIB = 1 << 30
-
-DEVICE_CHOICES = ("cpu", "cuda")
+F = TypeVar("F", bound=Callable[..., Any])
+LIMITS = SandboxConfig()  # the defaults of every limit option
 
 
 class Context:
@@ -51,9 +54,9 @@ class Context:
 
 def _devices(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
     devices = tuple(d.strip() for d in value.split(",") if d.strip())
-    bad = [d for d in devices if d not in DEVICE_CHOICES]
+    bad = [d for d in devices if d not in DEVICES]
     if bad or not devices:
-        raise click.BadParameter(f"{value!r}: use a comma-separated list of {', '.join(DEVICE_CHOICES)}.")
+        raise click.BadParameter(f"{value!r}: use a comma-separated list of {', '.join(DEVICES)}.")
     return devices
 
 
@@ -61,6 +64,79 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float) -> float
     if value <= 0:
         raise click.BadParameter(f"Should be positive, got {value}.")
     return value
+
+
+def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """Apply several click options at once, in the order given."""
+    def apply(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return apply
+
+
+devices_option = click.option(
+    "--devices", default=",".join(DEVICES), show_default=True, callback=_devices,
+    help="Devices to check on; cuda checks are skipped, with the reason, without a GPU.")
+
+workers_option = click.option(
+    "--workers", type=click.IntRange(min=1), default=None,
+    help="Submissions graded at once, each by a grader process with its own sandbox. Default: one "
+         "per usable CPU core, at most one per 50 submissions (a grader takes seconds to start); "
+         "when cuda checks run, at most 4 per GPU, since every grader and sandbox holds a CUDA "
+         "context of its own on the shared device.")
+
+limit_options = _options(
+    click.option("--check-timeout", default=LIMITS.check_timeout_s, show_default=True,
+                 callback=_positive, help="Seconds one check may take before the sandbox is killed."),
+    click.option("--submission-timeout", default=LIMITS.submission_timeout_s, show_default=True,
+                 callback=_positive, help="Seconds all checks of one submission may take together."),
+    click.option("--memory-gib", default=(LIMITS.memory_bytes or 0) / GIB, show_default=True,
+                 callback=_positive, help="Address-space limit of the sandbox (cpu-only runs)."),
+    click.option("--scratch-mib", default=(LIMITS.scratch_bytes or 0) / MIB, show_default=True,
+                 callback=_positive,
+                 help="What one submission may write to its working directory, all files together "
+                      "(a tmpfs when grade runs as root; measured otherwise)."),
+)
+
+cluster_options = _options(
+    click.option("--scheduler", metavar="ADDRESS", default=None,
+                 help="Grade on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786) "
+                      "instead of this machine. Needs `pip install 'torchgrade[cluster]'` here and "
+                      "the course installed on every worker; cuda checks run only on workers "
+                      "started with --resources GPU=1."),
+    click.option("--worker-solutions", metavar="DIR", default=None,
+                 help="With --scheduler: the solutions/ folder on the workers. Default: the same "
+                      "path as here where a worker has it, else the worker's ./solutions or the "
+                      "one beside its autograder package."),
+)
+
+
+def sandbox_config(*, check_timeout: float, submission_timeout: float, memory_gib: float,
+                   scratch_mib: float) -> SandboxConfig:
+    """The limits that :data:`limit_options` gave."""
+    from dataclasses import replace
+
+    return replace(LIMITS, check_timeout_s=check_timeout, submission_timeout_s=submission_timeout,
+                   memory_bytes=int(memory_gib * GIB), scratch_bytes=int(scratch_mib * MIB))
+
+
+def connect_cluster(scheduler: str | None, *, workers: int | None,
+                    worker_solutions: str | None) -> Cluster | None:
+    """The Dask cluster to grade on, if --scheduler names one; refuse options that clash."""
+    if scheduler is not None and workers is not None:
+        raise click.UsageError("--workers sets how many submissions this machine grades at once; "
+                               "with --scheduler the cluster's workers grade (start more of them)")
+    if worker_solutions is not None and scheduler is None:
+        raise click.UsageError("--worker-solutions needs --scheduler")
+    if scheduler is None:
+        return None
+    from autograder.integrations.cluster import ClusterError, connect
+
+    try:
+        return connect(scheduler)
+    except ClusterError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group()
@@ -80,35 +156,13 @@ def cli(ctx: click.Context, solutions: Path | None) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("results"), show_default=True,
               help="Folder for results.json, results.csv and one JSON file per submission.")
-@click.option("--devices", default="cpu,cuda", show_default=True, callback=_devices,
-              help="Devices to check on; cuda checks are skipped, with the reason, without a GPU.")
-@click.option("--check-timeout", default=30.0, show_default=True, callback=_positive,
-              help="Seconds one check may take before the sandbox is killed.")
-@click.option("--submission-timeout", default=600.0, show_default=True, callback=_positive,
-              help="Seconds all checks of one submission may take together.")
-@click.option("--memory-gib", default=6.0, show_default=True, callback=_positive,
-              help="Address-space limit of the sandbox (cpu-only runs).")
-@click.option("--scratch-mib", default=256.0, show_default=True, callback=_positive,
-              help="What one submission may write to its working directory, all files together "
-                   "(a tmpfs when grade runs as root; measured otherwise).")
+@devices_option
+@limit_options
 @click.option("--public-only", is_flag=True, help="Run only the checks students can see.")
 @click.option("--rerun", is_flag=True,
               help="Grade again even where a result for the same file is already in --out.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Submissions graded at once, each by a grader process with its own sandbox. "
-                   "Default: one per usable CPU core, at most one per 50 submissions (a grader "
-                   "takes seconds to start); when cuda "
-                   "checks run, at most 4 per GPU, since every grader and sandbox holds a CUDA "
-                   "context of its own on the shared device.")
-@click.option("--scheduler", metavar="ADDRESS", default=None,
-              help="Grade on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786) "
-                   "instead of this machine. Needs `pip install 'torchgrade[cluster]'` here and "
-                   "the course installed on every worker; cuda checks run only on workers "
-                   "started with --resources GPU=1.")
-@click.option("--worker-solutions", metavar="DIR", default=None,
-              help="With --scheduler: the solutions/ folder on the workers. Default: the same "
-                   "path as here where a worker has it, else the worker's ./solutions or the one "
-                   "beside its autograder package.")
+@workers_option
+@cluster_options
 @click.pass_obj
 def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: Path,
         devices: tuple[str, ...], check_timeout: float, submission_timeout: float,
@@ -120,21 +174,16 @@ def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: P
     nbgrader's submitted/ folder (submitted/<student>/<assignment>/*.ipynb). Exit status is 0
     when grading worked, whatever the scores.
     """
-    from dataclasses import replace
     from functools import partial
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from autograder.cluster import Cluster, ClusterError, connect
-    from autograder.grading import GradeConfig, default_workers, discover, grade_batch
+    from autograder.grading.batch import discover, grade_batch
+    from autograder.grading.config import GradeConfig
+    from autograder.grading.pool import default_workers
+    from autograder.isolation.launch import SandboxStartError
     from autograder.report import write_feedback_pages
-    from autograder.sandbox import SandboxConfig, SandboxStartError
 
-    if scheduler is not None and workers is not None:
-        raise click.UsageError("--workers sets how many submissions this machine grades at once; "
-                               "with --scheduler the cluster's workers grade (start more of them)")
-    if worker_solutions is not None and scheduler is None:
-        raise click.UsageError("--worker-solutions needs --scheduler")
     try:
         spec = load_assignment(assignment, obj.solutions)
     except CourseError as exc:
@@ -142,17 +191,12 @@ def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: P
     found = discover(list(submissions), assignment)
     if not found:
         raise click.UsageError(f"no .ipynb or .py submissions found in {', '.join(map(str, submissions))}")
-    sandbox = replace(SandboxConfig(), check_timeout_s=check_timeout,
-                      submission_timeout_s=submission_timeout, memory_bytes=int(memory_gib * GIB),
-                      scratch_bytes=int(scratch_mib * 2**20))
+    cluster = connect_cluster(scheduler, workers=workers, worker_solutions=worker_solutions)
+    sandbox = sandbox_config(check_timeout=check_timeout, submission_timeout=submission_timeout,
+                             memory_gib=memory_gib, scratch_mib=scratch_mib)
     config = GradeConfig(devices=devices, sandbox=sandbox, include_hidden=not public_only)
     console = obj.console
-    cluster: Cluster | None = None
-    if scheduler is not None:
-        try:
-            cluster = connect(scheduler)
-        except ClusterError as exc:
-            raise click.ClickException(str(exc)) from None
+    if cluster is not None:
         skipped = cluster.plan(devices).skipped
         if skipped:
             console.print(f"cuda checks {skipped}")
@@ -292,10 +336,8 @@ def new(obj: Context, name: str, exercises: tuple[str, ...], points: float) -> N
 
 @cli.command()
 @click.argument("assignments", nargs=-1)
-@click.option("--devices", default="cpu,cuda", show_default=True, callback=_devices,
-              help="Devices to check on; cuda checks are skipped, with the reason, without a GPU.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Submissions graded at once. Default: as for `grade run`.")
+@devices_option
+@workers_option
 @click.pass_obj
 def audit(obj: Context, assignments: tuple[str, ...], devices: tuple[str, ...],
           workers: int | None) -> None:
@@ -308,7 +350,8 @@ def audit(obj: Context, assignments: tuple[str, ...], devices: tuple[str, ...],
     variants) does not fail.
     """
     from autograder.audit import audit as run_audit
-    from autograder.grading import GradeConfig, default_workers
+    from autograder.grading.config import GradeConfig
+    from autograder.grading.pool import default_workers
 
     solutions = obj.solutions
     names = assignments or tuple(available(solutions))
@@ -382,7 +425,7 @@ def checks_table(result: Audit) -> Table:
 @cli.command()
 @click.option("--out", "out_root", type=click.Path(file_okay=False, path_type=Path),
               default=Path("demo"), show_default=True, help="Where to put the class and results.")
-@click.option("--devices", default="cpu,cuda", show_default=True, callback=_devices)
+@devices_option
 @click.pass_context
 def demo(ctx: click.Context, out_root: Path, devices: tuple[str, ...]) -> None:
     """Create the demo class (12 students, five assignments) in nbgrader's layout and grade it."""
@@ -392,16 +435,15 @@ def demo(ctx: click.Context, out_root: Path, devices: tuple[str, ...]) -> None:
     submitted = make_class(obj.solutions, out_root / "submitted")
     obj.console.print(f"demo class written to {submitted}")
     for name in available(obj.solutions):
+        # the options not given here take their defaults (click fills them in)
         ctx.invoke(run, assignment=name, submissions=(submitted,), out_dir=out_root / "results" / name,
-                   devices=devices, check_timeout=30.0, submission_timeout=600.0,
-                   memory_gib=6.0, scratch_mib=256.0, public_only=False, rerun=False)
+                   devices=devices)
 
 
 @cli.command("check")
 @click.argument("notebooks", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--devices", default="cpu,cuda", show_default=True, callback=_devices,
-              help="Devices to check on; cuda checks are skipped, with the reason, without a GPU.")
+@devices_option
 @click.pass_obj
 def check_command(obj: Context, notebooks: tuple[Path, ...], devices: tuple[str, ...]) -> None:
     """Run the public checks on your NOTEBOOKS, as the grader will see them.
@@ -412,9 +454,10 @@ def check_command(obj: Context, notebooks: tuple[Path, ...], devices: tuple[str,
     Hidden checks run only when your instructor grades. Exit status 0 when the checks ran.
     """
     from autograder.course import assignment_from_manifest
-    from autograder.grading import GradeConfig, Submission, grade_submission
+    from autograder.grading.config import GradeConfig
+    from autograder.grading.scoring import Submission, grade_submission
+    from autograder.isolation.launch import SandboxStartError
     from autograder.report import text_table
-    from autograder.sandbox import SandboxStartError
     from autograder.subjects import ReplaySubject
 
     config = GradeConfig(devices=devices, include_hidden=False)
@@ -478,7 +521,7 @@ def course_init(obj: Context, course_dir: Path, names: tuple[str, ...], course_i
     and copies each assignment's notebook, checks and expected.json into source/<a>/. Run it
     again after editing solutions/ and `grade build`.
     """
-    from autograder.nbgrader_course import init_course
+    from autograder.integrations.nbgrader_course import init_course
 
     solutions = obj.solutions
     try:
@@ -496,34 +539,45 @@ def course_init(obj: Context, course_dir: Path, names: tuple[str, ...], course_i
 @click.option("--course", "course_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=Path("."), show_default=True, help="The nbgrader course folder.")
 @click.option("--student", "students", multiple=True, help="Grade only this student (repeat it).")
-@click.option("--devices", default="cpu,cuda", show_default=True, callback=_devices,
-              help="Devices to check on; cuda checks are skipped, with the reason, without a GPU.")
+@devices_option
+@limit_options
 @click.option("--rerun", is_flag=True, help="Grade again submissions already graded (same file).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Submissions graded at once. Default: as for `grade run`.")
+@workers_option
+@cluster_options
 @click.pass_obj
 def course_autograde(obj: Context, assignment: str, course_dir: Path, students: tuple[str, ...],
-                     devices: tuple[str, ...], rerun: bool, workers: int | None) -> None:
+                     devices: tuple[str, ...], check_timeout: float, submission_timeout: float,
+                     memory_gib: float, scratch_mib: float, rerun: bool, workers: int | None,
+                     scheduler: str | None, worker_solutions: str | None) -> None:
     """Grade the collected submissions of ASSIGNMENT into nbgrader's gradebook.
 
     Replaces `nbgrader autograde`: submissions run in the sandbox, each check cell's auto_score
     is set in the gradebook, and autograded/<student>/ASSIGNMENT/ gets a notebook with the
     results (public checks in full, hidden ones as counts) for `nbgrader generate_feedback`.
     Results also go to <course>/grades/ASSIGNMENT/ (results.json, results.csv, feedback/).
+    With --scheduler, the Dask cluster's workers grade; they find the assignment in the
+    course's source/ folder at the same path, or in --worker-solutions.
     """
-    from autograder.grading import GradeConfig
-    from autograder.nbgrader_course import autograde
+    from autograder.grading.config import GradeConfig
+    from autograder.integrations.nbgrader_course import autograde
+    from autograder.isolation.launch import SandboxStartError
     from autograder.report import write_feedback_pages
-    from autograder.sandbox import SandboxStartError
 
-    config = GradeConfig(devices=devices)
+    sandbox = sandbox_config(check_timeout=check_timeout, submission_timeout=submission_timeout,
+                             memory_gib=memory_gib, scratch_mib=scratch_mib)
+    config = GradeConfig(devices=devices, sandbox=sandbox)
+    cluster = connect_cluster(scheduler, workers=workers, worker_solutions=worker_solutions)
     try:
         results, out_dir = autograde(course_dir, assignment, config=config, students=students,
-                                     rerun=rerun, workers=workers)
+                                     rerun=rerun, workers=workers, cluster=cluster,
+                                     worker_solutions=worker_solutions)
     except CourseError as exc:
         raise click.UsageError(str(exc)) from None
     except SandboxStartError as exc:
         raise click.ClickException(f"grading stopped: {exc}") from None
+    finally:
+        if cluster is not None:
+            cluster.close()
     write_feedback_pages(results, out_dir)
     obj.console.print(summary_table(results, assignment, width=obj.console.width))
     obj.console.print(f"{len(results)} graded into the gradebook; results in {out_dir}")

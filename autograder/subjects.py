@@ -1,7 +1,8 @@
 """Subjects: what a check talks to as ``student`` and ``reference``.
 
 A check calls ``student.softmax(z)`` and ``reference.softmax(z)`` and compares. Behind the same
-interface, a subject runs a probe in the sandbox (:class:`autograder.sandbox.SandboxSubject`),
+interface, a subject runs a probe in the sandbox
+(:class:`autograder.isolation.sandbox.SandboxSubject`),
 in-process (:class:`LocalSubject`), or replays answers recorded from the reference at build time
 (:class:`ReplaySubject`), which is how a student's check cell compares with a reference it never
 sees. Every value is passed through :mod:`autograder.wire`, so all three return the same plain data.

@@ -39,13 +39,9 @@ sys.path.insert(0, str(ROOT))
 
 from autograder.course import available, load_assignment  # noqa: E402
 from autograder.demo import class_of, make_class  # noqa: E402
-from autograder.grading import (  # noqa: E402
-    GradeConfig,
-    check_files,
-    discover,
-    environment,
-    grade_batch,
-)
+from autograder.grading.batch import discover, grade_batch  # noqa: E402
+from autograder.grading.config import GradeConfig  # noqa: E402
+from autograder.grading.scoring import check_files, environment  # noqa: E402
 from autograder.plugin import CheckPlugin, run_checks  # noqa: E402
 from autograder.subjects import LocalSubject, assignment_probes, reference_subject  # noqa: E402
 from autograder.submission import SubmissionError, extract  # noqa: E402

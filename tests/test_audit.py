@@ -15,7 +15,7 @@ from conftest import ASSIGNMENT_NAMES, SOLUTIONS
 from autograder.audit import Audit, audit
 from autograder.cli import cli
 from autograder.course import load_assignment
-from autograder.grading import GradeConfig
+from autograder.grading.config import GradeConfig
 
 CONFIG = GradeConfig(devices=("cpu", "cuda"))
 

@@ -18,7 +18,8 @@ from conftest import GOOD_BCE, PARTIAL_BCE, SOLUTIONS
 
 from autograder.cli import cli
 from autograder.course import load_assignment
-from autograder.grading import GradeConfig, discover, grade_batch
+from autograder.grading.batch import discover, grade_batch
+from autograder.grading.config import GradeConfig
 
 distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402 - distributed installs it

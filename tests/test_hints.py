@@ -14,7 +14,8 @@ from autograder.build import released_checks
 from autograder.checks import hint, render_hints
 from autograder.cli import cli
 from autograder.course import load_assignment
-from autograder.grading import GradeConfig, Submission, grade_submission
+from autograder.grading.config import GradeConfig
+from autograder.grading.scoring import Submission, grade_submission
 from autograder.notebook import run_public_checks
 
 FORMULA = "Return -(y * torch.log(yhat) + (1 - y) * torch.log(1 - yhat)).mean()."

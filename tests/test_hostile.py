@@ -38,9 +38,12 @@ import pytest
 from conftest import ASSIGNMENTS, ROOT, SOLUTIONS
 
 from autograder.course import load_assignment
-from autograder.grading import GradeConfig, Submission, grade_batch, grade_submission
+from autograder.grading.batch import grade_batch
+from autograder.grading.config import GradeConfig
+from autograder.grading.scoring import Submission, grade_submission
+from autograder.isolation.config import SandboxConfig
+from autograder.isolation.launch import SandboxStartError
 from autograder.results import SubmissionResult
-from autograder.sandbox import SandboxConfig, SandboxStartError
 from autograder.variants import compose, reference_sources
 
 pytestmark = pytest.mark.xdist_group("hostile")

@@ -21,8 +21,10 @@ import pytest
 from conftest import SOLUTIONS
 
 from autograder.course import load_assignment
-from autograder.grading import GradeConfig, Submission, grade_batch
-from autograder.sandbox import SandboxConfig
+from autograder.grading.batch import grade_batch
+from autograder.grading.config import GradeConfig
+from autograder.grading.scoring import Submission
+from autograder.isolation.config import SandboxConfig
 
 A2 = load_assignment("a2_softmax", SOLUTIONS)
 BACKWARD = A2.reference_sources["softmax_backward"].replace("### BEGIN SOLUTION", "").replace(

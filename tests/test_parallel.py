@@ -24,10 +24,13 @@ from conftest import (
     wait_for_results,
 )
 
-from autograder import grading
 from autograder.cli import cli
 from autograder.course import load_assignment
-from autograder.grading import GradeConfig, Submission, default_workers, grade_batch
+from autograder.grading import pool as grading
+from autograder.grading.batch import grade_batch
+from autograder.grading.config import GradeConfig
+from autograder.grading.pool import default_workers
+from autograder.grading.scoring import Submission
 from autograder.results import SubmissionResult
 from autograder.variants import compose, reference_sources, variants_of
 
@@ -259,7 +262,7 @@ def test_default_workers_follow_cores_submissions_and_gpus(monkeypatch):
     assert default_workers(grading.SUBMISSIONS_PER_GRADER - 1, devices=("cpu",)) == 1
     assert default_workers(2 * grading.SUBMISSIONS_PER_GRADER, devices=("cpu",)) == min(2, cores)
     assert default_workers(10_000, devices=("cpu",)) == cores
-    monkeypatch.setattr(grading, "cuda_skip_reason", lambda devices: None)  # as if cuda ran
+    monkeypatch.setattr(grading, "uses_cuda", lambda devices: True)  # as if cuda ran
     monkeypatch.setattr(grading.os, "sched_getaffinity", lambda pid: set(range(64)))
     monkeypatch.setattr(grading, "_visible_gpus", lambda: ["0"])
     assert default_workers(10_000, devices=("cpu", "cuda")) == grading.GRADERS_PER_GPU

@@ -12,7 +12,9 @@ from click.testing import CliRunner
 from autograder import probes
 from autograder.cli import cli
 from autograder.course import load_assignment
-from autograder.grading import GradeConfig, Submission, grade_batch
+from autograder.grading.batch import grade_batch
+from autograder.grading.config import GradeConfig
+from autograder.grading.scoring import Submission
 from autograder.notebook import run_public_checks
 from autograder.validation import AuthoringError, validate
 

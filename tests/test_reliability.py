@@ -17,7 +17,9 @@ from conftest import (
 )
 
 from autograder.course import load_assignment, nbgrader_meta
-from autograder.grading import GradeConfig, Submission, discover, grade_batch
+from autograder.grading.batch import discover, grade_batch
+from autograder.grading.config import GradeConfig
+from autograder.grading.scoring import Submission
 from autograder.submission import SubmissionError, extract
 from autograder.variants import compose, reference_sources
 

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from autograder.sandbox import Sandbox, SandboxConfig
+from autograder.isolation.config import SandboxConfig
+from autograder.isolation.sandbox import Sandbox
 from autograder.subjects import StudentError, SubjectUnavailable
 
 FAST = SandboxConfig(check_timeout_s=3.0, startup_timeout_s=60.0, output_limit_bytes=200)
@@ -140,7 +141,7 @@ PID_CELLS = [{"id": "a", "source": PID_SOURCE}]
 
 
 def test_cuda_runs_give_each_exercise_a_fresh_process():
-    from autograder.sandbox import SandboxSubject
+    from autograder.isolation.sandbox import SandboxSubject
 
     with Sandbox(PID_CELLS, config=FAST, uses_cuda=True) as box:
         student = SandboxSubject(box)
@@ -155,7 +156,7 @@ def test_cuda_runs_give_each_exercise_a_fresh_process():
 
 
 def test_a_cuda_error_gets_the_next_check_a_fresh_process():
-    from autograder.sandbox import SandboxSubject
+    from autograder.isolation.sandbox import SandboxSubject
 
     with Sandbox(PID_CELLS, config=FAST) as box:
         student = SandboxSubject(box)

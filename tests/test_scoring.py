@@ -10,7 +10,9 @@ import pytest
 from conftest import SOLUTIONS
 
 from autograder.course import load_assignment
-from autograder.grading import GradeConfig, Submission, grade_batch
+from autograder.grading.batch import grade_batch
+from autograder.grading.config import GradeConfig
+from autograder.grading.scoring import Submission
 from autograder.results import CheckRun, score_runs
 
 

@@ -15,10 +15,13 @@ from pathlib import Path
 import pytest
 from conftest import GOOD_BCE, SOLUTIONS
 
-from autograder import zygote
 from autograder.course import load_assignment
-from autograder.grading import GradeConfig, Submission, grade_submission
-from autograder.sandbox import WARM_NOTE, Sandbox, SandboxConfig, warm_up
+from autograder.grading.config import GradeConfig
+from autograder.grading.scoring import Submission, grade_submission
+from autograder.isolation import zygote
+from autograder.isolation.config import SandboxConfig
+from autograder.isolation.launch import WARM_NOTE, warm_up
+from autograder.isolation.sandbox import Sandbox
 from autograder.subjects import SubjectUnavailable
 
 pytestmark = pytest.mark.xdist_group("warm")  # one fork server for the module, killed on purpose
@@ -144,8 +147,10 @@ def test_the_warm_worker_is_confined_like_a_cold_one() -> None:
             box.start()
             got = call(box, "info")
             assert isinstance(got, dict)
-            members = box._cgroup.pids_in() if box._cgroup is not None else None
-            scratch = str(box._scratch)
+            worker = box._worker
+            assert worker is not None
+            members = worker.cgroup.pids_in() if worker.cgroup is not None else None
+            scratch = str(worker.scratch)
             blocked = box.run("call", ["read", str(SOLUTIONS / "a1_logistic" / "a1_logistic.ipynb")], {})
             notes = "\n".join(box.confinement)
     finally:
@@ -205,7 +210,8 @@ def test_memory_cgroup_kill_is_reported_and_the_next_worker_is_warm() -> None:
     config = replace(FAST, memory_bytes=1 << 30, check_timeout_s=30.0)
     with Sandbox(CELLS, config=config, uses_cuda=True) as box:  # no RLIMIT_AS: the cgroup acts
         box.start()
-        if box._cgroup is None or box._cgroup.memory is None:
+        worker = box._worker
+        if worker is None or worker.cgroup is None or worker.cgroup.memory is None:
             pytest.skip("no memory cgroup on this machine")
         with pytest.raises(SubjectUnavailable, match="killed by SIGKILL: killed, perhaps over the memory"):
             call(box, "hog")
@@ -318,8 +324,9 @@ def test_warm_up_launches_the_server_in_the_background() -> None:
 
 GRADER = """
 import json, sys, time
-from autograder import zygote
-from autograder.sandbox import Sandbox, SandboxConfig
+from autograder.isolation import zygote
+from autograder.isolation.sandbox import Sandbox
+from autograder.isolation.config import SandboxConfig
 
 box = Sandbox([{"id": "a", "source": "import os\\ndef pid():\\n    return os.getpid()"}],
               config=SandboxConfig())

@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 
@@ -37,10 +37,16 @@ from autograder.course import (
     load_assignment,
     nbgrader_meta,
 )
-from autograder.grading import GradeConfig, Submission, default_workers, discover, grade_batch
+from autograder.grading.batch import discover, grade_batch
+from autograder.grading.config import GradeConfig
+from autograder.grading.pool import default_workers
+from autograder.grading.scoring import Submission
 from autograder.report import html_table, text_table
 from autograder.results import SubmissionResult
 from autograder.settings import COURSE_FILE
+
+if TYPE_CHECKING:
+    from autograder.integrations.cluster import Cluster
 
 CONFIG_FILE = "nbgrader_config.py"
 NEVER_RELEASED = ["hidden_checks.py", "variants.py"]
@@ -258,9 +264,13 @@ def read_timestamp(folder: Path) -> str | None:
 def autograde(course_dir: Path, assignment_name: str, *, config: GradeConfig,
               students: tuple[str, ...] = (), rerun: bool = False,
               on_result: Callable[[SubmissionResult], None] | None = None,
-              workers: int | None = None) -> tuple[list[SubmissionResult], Path]:
+              workers: int | None = None, cluster: Cluster | None = None,
+              worker_solutions: str | None = None) -> tuple[list[SubmissionResult], Path]:
     """Grade ``submitted/*/<a>/`` of ``course_dir``; fill ``autograded/`` and the gradebook.
 
+    Grades on this machine (``workers`` at once, by default as many as suit the batch), or on
+    ``cluster``, whose workers find the assignment in ``worker_solutions`` (by default the
+    course's ``source/`` folder at the same path) or their own default.
     Returns the results and the folder holding ``results.json``, ``results.csv`` and one JSON
     file per submission (``<course>/grades/<a>/``).
     """
@@ -293,7 +303,13 @@ def autograde(course_dir: Path, assignment_name: str, *, config: GradeConfig,
         if on_result is not None:
             on_result(result)
 
-    results = grade_batch(found, assignment=assignment, config=config, out_dir=out_dir,
-                          on_result=finish, rerun=rerun,
-                          workers=workers or default_workers(len(found), devices=config.devices))
+    if cluster is not None:
+        results = cluster.grade_batch(
+            found, assignment=assignment, config=config, out_dir=out_dir, on_result=finish,
+            rerun=rerun, solutions=(worker_solutions or str(course.source),),
+            fallback=worker_solutions is None)
+    else:
+        results = grade_batch(found, assignment=assignment, config=config, out_dir=out_dir,
+                              on_result=finish, rerun=rerun,
+                              workers=workers or default_workers(len(found), devices=config.devices))
     return results, out_dir

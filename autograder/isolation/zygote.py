@@ -1,8 +1,10 @@
 """A fork server ("zygote"): one warm process per grader that forks sandbox workers.
 
 A cold worker spends seconds starting Python and importing torch before it runs one line of the
-student's. The zygote pays that once: it is ``python -I -m autograder.zygote`` with the sandbox's
-scrubbed environment, it imports torch, numpy and the worker's modules, and then it only forks.
+student's. The zygote pays that once: it is ``python -I -m autograder.isolation.zygote`` with the sandbox's
+scrubbed environment, it imports torch, numpy and the worker's modules, and then it only forks
+(importing, before a fork, the modules a spawn request names that it has not imported yet: an
+assignment's setup-cell imports, so one server serves every assignment of a batch or a demo).
 It never initialises CUDA and never runs a torch op, so it has one thread and no OpenMP pool
 when it forks; a CUDA run's child initialises CUDA itself, after the fork.
 
@@ -13,7 +15,7 @@ side is one lock around send-and-receive, so any number of grader threads may sh
 the zygote itself stays single-threaded::
 
     zygote -> grader   {"ready": true, "pid": P}                 once, after the imports
-    grader -> zygote   {"op": "spawn", "id", "env", "cwd", "rlimits", "cgroup"} + 5 fds
+    grader -> zygote   {"op": "spawn", "id", "spec", "preload"} + 5 fds
                        (SCM_RIGHTS): the child's stdout, stderr, request pipe, reply pipe, and a
                        status pipe
     zygote -> grader   {"id", "pid": P} or {"id", "error": "..."}
@@ -26,13 +28,12 @@ learns of the exit with ``waitid(WNOWAIT)``, so the child stays a zombie until t
 ``reap``: like a ``Popen`` child, its pid (and so its process group id) cannot be reused while the
 grader may still signal it.
 
-The child, before anything of the student's runs, does what a cold start does, in the same
-order: its own session, ``PR_SET_PDEATHSIG`` (the zygote dies with the grader the same way, so a
-``kill -9`` of the grader takes down both levels), its pipes on fds 1-4 and every other fd closed
-(the control socket and other children's status pipes included), the grader's cgroup joined by
-writing its own pid, the rlimits, the environment and the scratch directory; then
-:func:`autograder.worker.serve` reads the start-up frame, applies Landlock, namespaces and
-dropped capabilities, and runs the cells.
+The child, before anything of the student's runs, calls
+:func:`autograder.isolation.child.child_setup` with the request's spec, exactly as a cold worker
+does (the zygote's pid is the parent it dies with, so a ``kill -9`` of the grader takes down both
+levels; the control socket and other children's status pipes are among the fds it closes); then
+:func:`autograder.isolation.worker.serve` reads the start-up frame, applies Landlock, namespaces
+and dropped capabilities, and runs the cells.
 
 Memory. A cgroup charges a page to the group of the process that first touched it. Torch's pages
 were touched by the zygote, which lives in the grader's cgroup, so a warm child's memory group is
@@ -60,23 +61,20 @@ import subprocess
 import sys
 import threading
 import traceback
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from autograder.isolation.child import ChildSpec
 
 STATUS = struct.Struct(">i")
 MAX_PACKET = 1 << 20
 SPAWN_FDS = 5  # stdout, stderr, requests, replies (all four for the child), status (kept here)
-REQUEST_FD, REPLY_FD = 3, 4  # where the child finds its frame pipes
 REPLY_TIMEOUT_S = 30.0
 MAX_TROUBLES = 5  # per grader process: a fork server that keeps failing is not worth relaunching
-PRELOAD_VARIABLE = "AUTOGRADER_PRELOAD"  # comma-separated modules the server imports up front
 
 
 class ZygoteUnavailable(RuntimeError):
     """The fork server could not start, refused, or has died: start this worker cold."""
-
-
-class StartRefused(Exception):
-    """A child that must not run the student's code (e.g. limits it already exceeds)."""
 
 
 def _threads() -> int:
@@ -137,6 +135,7 @@ class _Server:
         if request.get("op") != "spawn" or len(fds) != SPAWN_FDS:
             raise ValueError(f"not a spawn request with {SPAWN_FDS} fds: {request.get('op')!r}, "
                              f"{len(fds)} fds")
+        _preload([str(m) for m in request.get("preload", [])])
         threads = _threads()
         if threads != 1:  # a thread would be missing in the child, holding whatever lock it held
             raise RuntimeError(f"the fork server has {threads} threads; it forks only with one")
@@ -198,27 +197,21 @@ def _become_worker(request: dict[str, Any], fds: list[int], control: socket.sock
     """In the forked child: become a sandbox worker exactly as a cold start would. Never returns."""
     code = 1
     try:
-        control.detach()  # closed below with the rest; the object must never close a reused number
-        os.setsid()
-        from autograder import worker
-
-        worker.die_with_parent(zygote)
+        control.detach()  # closed by child_setup; the object must never close a reused number
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        _install_fds(fds[:-1])
-        _join_cgroup(list(request["cgroup"]))
-        limits = {str(k): int(v) for k, v in dict(request["rlimits"]).items()}
-        worker.apply_rlimits(limits)
-        _check_address_space(limits.get("AS"))
-        os.environ.clear()  # clear() and update() also reach the C environment (CUDA reads it)
-        os.environ.update({str(k): str(v) for k, v in dict(request["env"]).items()})
+        from autograder.isolation import child, worker
+
+        try:
+            child.child_setup(child.ChildSpec.from_json(json.dumps(request["spec"])), fds[:-1],
+                              parent=zygote)
+        except child.StartRefused as exc:
+            _say(f"the warm worker refused to start: {exc}\n")
+            os._exit(1)
         _forget_cached_state()
-        os.chdir(str(request["cwd"]))
-        code = worker.serve(REQUEST_FD, REPLY_FD)
+        code = worker.serve(child.REQUEST_FD, child.REPLY_FD)
     except SystemExit as exc:  # the student's sys.exit() in a probe: exit as a cold worker would
         code = _exit_code(exc)
-    except StartRefused as exc:
-        _say(f"the warm worker refused to start: {exc}\n")
     except BaseException:  # noqa: BLE001 - the child must never return into the server's loop
         try:
             traceback.print_exc()
@@ -231,39 +224,6 @@ def _become_worker(request: dict[str, Any], fds: list[int], control: socket.sock
             except BaseException:  # noqa: BLE001
                 pass
         os._exit(code)
-
-
-def _install_fds(fds: list[int]) -> None:
-    """Put stdout, stderr, requests and replies on fds 1-4 and close everything from fd 5 up."""
-    high = [_fd_above(fd, REPLY_FD) for fd in fds]  # above every target: none clobbers another
-    for target, fd in zip((1, 2, REQUEST_FD, REPLY_FD), high, strict=True):
-        os.dup2(fd, target, inheritable=target < REQUEST_FD)
-    os.closerange(REPLY_FD + 1, 1 << 30)  # close_range(2): the control socket is among these
-
-
-def _fd_above(fd: int, low: int) -> int:
-    import fcntl
-
-    return fcntl.fcntl(fd, fcntl.F_DUPFD, low + 1)
-
-
-def _join_cgroup(procs_files: list[str]) -> None:
-    """Move this process into the grader's cgroup for it (cgroup.procs of each controller)."""
-    for path in procs_files:
-        with open(path, "w", encoding="ascii") as handle:
-            handle.write(str(os.getpid()))
-
-
-def _check_address_space(limit: int | None) -> None:
-    """Refuse to start under an address-space limit the inherited torch image already exceeds:
-    a cold worker would fail to import torch there, and the student must not pay for it."""
-    if limit is None:
-        return
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmSize:") and int(line.split()[1]) * 1024 >= limit:
-                raise StartRefused(f"it already maps {int(line.split()[1]) >> 10} MiB, over the "
-                                   f"address-space limit of {limit >> 20} MiB")
 
 
 def _forget_cached_state() -> None:
@@ -292,12 +252,14 @@ def _say(text: str) -> None:
         pass
 
 
-def _preload() -> None:
-    """Import the modules named in PRELOAD_VARIABLE (the setup cell's imports); one that fails
-    to import is left for the worker to import, or fail on, itself."""
+def _preload(modules: list[str]) -> None:
+    """Import ``modules`` (a setup cell's imports) here, before forking, where not imported yet;
+    one that fails to import is left for the worker to import, or fail on, itself."""
     import importlib
 
-    for name in filter(None, os.environ.pop(PRELOAD_VARIABLE, "").split(",")):
+    for name in modules:
+        if name in sys.modules:
+            continue
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001, S112 - the worker will import it and report the error
@@ -332,9 +294,9 @@ def serve(control: socket.socket) -> int:
     import numpy  # noqa: F401 - imported here so that no child pays for it
     import torch  # noqa: F401
 
-    from autograder import confine, probes, wire, worker  # noqa: F401
+    from autograder import probes, wire  # noqa: F401
+    from autograder.isolation import child, confine, worker  # noqa: F401
 
-    _preload()
     _warm_kernels()
 
     threads = _threads()
@@ -350,9 +312,9 @@ def serve(control: socket.socket) -> int:
 
 
 def main(argv: list[str]) -> int:
-    from autograder.worker import die_with_parent
+    from autograder.isolation.child import die_with_parent
 
-    die_with_parent()
+    die_with_parent(os.getppid())
     return serve(socket.socket(fileno=int(argv[1])))
 
 
@@ -407,7 +369,7 @@ class Zygote:
         fd = self._their_end.fileno()
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-m", "autograder.zygote", str(fd)], pass_fds=(fd,),
+                [sys.executable, "-I", "-m", "autograder.isolation.zygote", str(fd)], pass_fds=(fd,),
                 env=self.env, cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE, start_new_session=True)
         except OSError as exc:
@@ -423,12 +385,13 @@ class Zygote:
             stream.close()
         self._proc.wait()
 
-    def spawn(self, spec: dict[str, Any], fds: list[int]) -> ForkedWorker:
-        """Fork a worker whose stdout, stderr, requests and replies are ``fds`` (the caller
-        keeps its copies and closes them)."""
+    def spawn(self, spec: ChildSpec, fds: list[int], *, preload: tuple[str, ...] = ()) -> ForkedWorker:
+        """Fork a worker set up by ``spec`` whose stdout, stderr, requests and replies are ``fds``
+        (the caller keeps its copies and closes them), after importing ``preload`` here."""
         status_r, status_w = os.pipe()
         try:
-            reply = self._request({"op": "spawn", **spec}, [*fds, status_w])
+            request = {"op": "spawn", "spec": json.loads(spec.to_json()), "preload": list(preload)}
+            reply = self._request(request, [*fds, status_w])
         except BaseException:
             os.close(status_r)
             raise

@@ -1,9 +1,11 @@
 """The sandbox side: run a submission's cells, then answer probe requests over a pipe.
 
-Started by :mod:`autograder.sandbox` as ``python -I -m autograder.worker READ_FD WRITE_FD`` (a
-cold start), or forked by the fork server in :mod:`autograder.zygote` (a warm start). Both end in
-:func:`serve`. Everything here is untrusted once the student's code has run: the parent treats
-what comes back as data only and decides nothing from this process's word.
+Started by :mod:`autograder.isolation.launch` as ``python -I -m autograder.isolation.worker SPEC
+READ_FD WRITE_FD`` (a cold start), or forked by the fork server in
+:mod:`autograder.isolation.zygote` (a warm start). Both set themselves up with
+:func:`autograder.isolation.child.child_setup`, then run :func:`serve`. Everything here is
+untrusted once the student's code has run: the parent treats what comes back as data only and
+decides nothing from this process's word.
 """
 
 from __future__ import annotations
@@ -11,35 +13,11 @@ from __future__ import annotations
 import builtins
 import json
 import os
-import resource
-import struct
 import sys
 from typing import Any
 
-HEADER = struct.Struct(">Q")
-
-
-def read_frame(fd: int) -> bytes:
-    header = _read_exact(fd, HEADER.size)
-    return _read_exact(fd, HEADER.unpack(header)[0])
-
-
-def _read_exact(fd: int, n: int) -> bytes:
-    chunks, left = [], n
-    while left:
-        chunk = os.read(fd, min(left, 1 << 20))
-        if not chunk:
-            raise EOFError("channel closed")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-def write_frame(fd: int, payload: bytes) -> None:
-    data = HEADER.pack(len(payload)) + payload
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+from autograder.isolation.child import REPLY_FD, REQUEST_FD, ChildSpec, StartRefused, child_setup
+from autograder.isolation.frames import read_frame, write_frame
 
 
 def exec_cells(cells: list[dict[str, str]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -73,7 +51,7 @@ def read_paths(*, cuda: bool, deny: list[str]) -> list[str]:
     import site
 
     import autograder
-    from autograder.confine import ETC_READ
+    from autograder.isolation.confine import ETC_READ
 
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix,
              os.path.dirname(os.path.realpath(sys.executable)),
@@ -90,7 +68,7 @@ def read_paths(*, cuda: bool, deny: list[str]) -> list[str]:
 def confine_self(spec: dict[str, Any]) -> tuple[list[str], bool]:
     """Enter namespaces (as root), apply Landlock and drop root capabilities; return what is now
     in force, in words, and whether the scratch directory is capped in size here."""
-    from autograder import confine
+    from autograder.isolation import confine
 
     notes, capped = [], False
     deny = [str(d) for d in spec.get("deny", [])]
@@ -109,32 +87,15 @@ def confine_self(spec: dict[str, Any]) -> tuple[list[str], bool]:
     return notes, capped
 
 
-def die_with_parent(parent: int | None = None) -> None:
-    """Ask the kernel to SIGKILL this process if its parent dies (kill -9 of `grade`).
-
-    ``parent`` is the pid the parent had before this process could have been orphaned (a forked
-    child knows it from before the fork); by default, the parent now.
-    """
-    import ctypes
-    import signal
-
-    parent = os.getppid() if parent is None else parent
-    ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
-
-
-def apply_rlimits(limits: dict[str, int]) -> None:
-    """Set each ``RLIMIT_<NAME>`` in ``limits`` (soft and hard), in the order given."""
-    for name, value in limits.items():
-        resource.setrlimit(getattr(resource, f"RLIMIT_{name}"), (value, value))
-
-
 def main(argv: list[str]) -> int:
-    """Cold start: ``python -I -m autograder.worker READ_FD WRITE_FD``, limits set by the parent."""
-    read_fd, write_fd = int(argv[1]), int(argv[2])
-    die_with_parent()
-    return serve(read_fd, write_fd)
+    """Cold start: ``python -I -m autograder.isolation.worker SPEC READ_FD WRITE_FD``."""
+    try:
+        child_setup(ChildSpec.from_json(argv[1]), [1, 2, int(argv[2]), int(argv[3])],
+                    parent=os.getppid())
+    except StartRefused as exc:
+        print(f"the worker refused to start: {exc}", file=sys.stderr)
+        return 1
+    return serve(REQUEST_FD, REPLY_FD)
 
 
 def serve(read_fd: int, write_fd: int) -> int:
