@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint assignments clean
+.PHONY: setup demo test test-gpu lint assignments clean
 
 setup: $(VENV)/.installed
 
@@ -19,6 +19,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# on a machine with a CUDA device: the cuda checks, the cuda variants, the demo on cpu,cuda
+test-gpu:
+	bash .ci/gpu
 
 lint: setup
 	$(BIN)/ruff check autograder tests solutions bench
