@@ -178,22 +178,28 @@ def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: P
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from autograder.grading.batch import discover, grade_batch
-    from autograder.grading.config import GradeConfig
-    from autograder.grading.pool import default_workers
-    from autograder.isolation.launch import SandboxStartError
-    from autograder.report import write_feedback_pages
+    from autograder.isolation.launch import SandboxStartError, warm_up
 
     try:
         spec = load_assignment(assignment, obj.solutions)
     except CourseError as exc:
         raise click.UsageError(str(exc)) from None
+    sandbox = sandbox_config(check_timeout=check_timeout, submission_timeout=submission_timeout,
+                             memory_gib=memory_gib, scratch_mib=scratch_mib)
+    if scheduler is None and workers in (None, 1):
+        # likely graded in this process (a pool only from 100s of submissions): boot the fork
+        # server now, while this process imports torch and runs the reference
+        warm_up(sandbox)
+
+    from autograder.grading.batch import discover, grade_batch
+    from autograder.grading.config import GradeConfig
+    from autograder.grading.pool import default_workers
+    from autograder.report import write_feedback_pages
+
     found = discover(list(submissions), assignment)
     if not found:
         raise click.UsageError(f"no .ipynb or .py submissions found in {', '.join(map(str, submissions))}")
     cluster = connect_cluster(scheduler, workers=workers, worker_solutions=worker_solutions)
-    sandbox = sandbox_config(check_timeout=check_timeout, submission_timeout=submission_timeout,
-                             memory_gib=memory_gib, scratch_mib=scratch_mib)
     config = GradeConfig(devices=devices, sandbox=sandbox, include_hidden=not public_only)
     console = obj.console
     if cluster is not None:
@@ -453,10 +459,13 @@ def check_command(obj: Context, notebooks: tuple[Path, ...], devices: tuple[str,
     graded: the setup cell and your exercise cells only, in a sandbox; other cells do not run.
     Hidden checks run only when your instructor grades. Exit status 0 when the checks ran.
     """
+    from autograder.isolation.launch import SandboxStartError, warm_up
+
+    warm_up(LIMITS)  # the fork server boots while this process imports torch
+
     from autograder.course import assignment_from_manifest
     from autograder.grading.config import GradeConfig
     from autograder.grading.scoring import Submission, grade_submission
-    from autograder.isolation.launch import SandboxStartError
     from autograder.report import text_table
     from autograder.subjects import ReplaySubject
 

@@ -140,10 +140,11 @@ def test_warm_and_cold_workers_grade_alike(tmp_path: Path) -> None:
 
 # --- isolation ------------------------------------------------------------------------------------
 
-def test_the_warm_worker_is_confined_like_a_cold_one() -> None:
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "cold"])
+def test_warm_and_cold_workers_are_set_up_and_confined_alike(warm: bool) -> None:
     os.environ["GRADER_SECRET"] = "hunter2"
     try:
-        with Sandbox(CELLS, config=FAST, deny=(SOLUTIONS.parent,)) as box:
+        with Sandbox(CELLS, config=replace(FAST, warm=warm), deny=(SOLUTIONS.parent,)) as box:
             box.start()
             got = call(box, "info")
             assert isinstance(got, dict)
@@ -155,8 +156,11 @@ def test_the_warm_worker_is_confined_like_a_cold_one() -> None:
             notes = "\n".join(box.confinement)
     finally:
         del os.environ["GRADER_SECRET"]
-    assert WARM_NOTE in notes
-    assert got["ppid"] == server_pid(), "forked by the fork server"
+    if warm:
+        assert WARM_NOTE in notes
+        assert got["ppid"] == server_pid(), "forked by the fork server"
+    else:
+        assert WARM_NOTE not in notes and got["ppid"] == os.getpid(), "started by this process"
     assert got["sid"] == got["pid"], "its own session"
     assert got["deathsig"] == signal.SIGKILL
     assert got["fds"] == [0, 1, 2, 3, 4], "stdin, stdout, stderr and the two frame pipes only"
@@ -183,6 +187,19 @@ def test_the_fork_servers_control_socket_is_not_inherited() -> None:
     assert isinstance(targets, dict)
     assert not sockets & set(targets.values())
     assert not [t for t in targets.values() if t.startswith("socket:")], targets
+
+
+def test_one_server_preloads_each_assignments_setup_imports() -> None:
+    """Workers of two assignments with different setup cells both find their modules imported
+    by the same fork server before they start (it used to keep the first caller's list)."""
+    server = launched_server_pid()
+    for module in ("colorsys", "wave"):  # stdlib modules nothing else here imports
+        early = f"import sys\nSEEN = {module!r} in sys.modules\ndef preloaded():\n    return SEEN\n"
+        cells = [{"id": "early", "source": early},
+                 {"id": "setup", "source": f"import {module}\n"}, *CELLS]
+        with Sandbox(cells, config=FAST) as box:
+            assert call(box, "preloaded") is True, module
+            assert call(box, "info")["ppid"] == server  # type: ignore[index]
 
 
 # --- one child's trouble stays its own --------------------------------------------------------------

@@ -17,6 +17,7 @@ import torch
 from autograder.course import Assignment
 from autograder.grading.config import GradeConfig
 from autograder.isolation.config import protections
+from autograder.isolation.launch import setup_imports, warm_up
 from autograder.isolation.sandbox import Sandbox, SandboxSubject
 from autograder.plugin import CheckPlugin, run_checks
 from autograder.results import ExerciseResult, SubmissionResult, score_runs
@@ -72,13 +73,16 @@ def grade_submission(submission: Submission, *, assignment: Assignment, config: 
         result.duration_s = round(time.monotonic() - started, 3)
         return result
     result.sha256 = extraction.sha256
+    # the fork server boots (the first time) while the reference runs here
+    warm_up(config.sandbox, preload=setup_imports(extraction.cells))
+    reference = reference or reference_subject(assignment)
     probes = {"filename": str(assignment.probes_file), "source": assignment.probes_source}
     with Sandbox(extraction.cells, config=config.sandbox, uses_cuda=uses_cuda,
                  deny=(assignment.directory.parent,), probes=probes) as sandbox:
         sandbox.start()
         result.protections.extend(sandbox.confinement)
         plugin = CheckPlugin(student=SandboxSubject(sandbox, names=extraction.names),
-                             reference=reference or reference_subject(assignment),
+                             reference=reference,
                              devices=config.devices, problems=dict(extraction.problems),
                              hints=assignment.hints)
         runs = run_checks(check_files(assignment, include_hidden=config.include_hidden), plugin)

@@ -180,18 +180,22 @@ def setup_imports(cells: list[dict[str, str]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(modules))
 
 
-def warm_up(config: SandboxConfig) -> None:
-    """Launch the fork server in the background now, so the first worker need not wait for it.
+def warm_up(config: SandboxConfig, *, preload: tuple[str, ...] = ()) -> None:
+    """Launch the fork server in the background now (importing ``preload`` too), so that it
+    boots while this process does other work (importing torch, running the reference) and the
+    first worker need not wait for it.
 
     Optional: the first warm start launches it anyway. Never raises; a launch that fails here is
     tried again (and reported) by the first start.
     """
-    if not config.warm:
+    running = zygote.running()
+    if not config.warm or (running is not None and running.alive()):
         return
 
     def launch() -> None:
         try:
-            zygote.shared(env=zygote_env(), startup_timeout_s=config.startup_timeout_s)
+            zygote.shared(env=zygote_env(), startup_timeout_s=config.startup_timeout_s,
+                          preload=preload)
         except zygote.ZygoteUnavailable:
             pass
 
@@ -319,7 +323,8 @@ class Launcher:
     def _fork(self, spec: ChildSpec, theirs: list[int]) -> tuple[Process | None, str]:
         """Ask the fork server for a worker; None (and why) where it cannot give one."""
         try:
-            server = zygote.shared(env=zygote_env(), startup_timeout_s=self.config.startup_timeout_s)
+            server = zygote.shared(env=zygote_env(), startup_timeout_s=self.config.startup_timeout_s,
+                                   preload=self.preload)
             return server.spawn(spec, theirs, preload=self.preload), WARM_NOTE
         except zygote.ZygoteUnavailable as exc:
             return None, f"fork server unavailable ({exc}): this worker was started cold"

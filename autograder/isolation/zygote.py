@@ -289,14 +289,16 @@ def _warm_kernels() -> None:
         optimizer.zero_grad()
 
 
-def serve(control: socket.socket) -> int:
-    """Import what every worker needs, say ready, then serve spawn and reap requests."""
+def serve(control: socket.socket, preload: list[str]) -> int:
+    """Import what every worker needs (and ``preload``), say ready, then serve spawn and reap
+    requests."""
     import numpy  # noqa: F401 - imported here so that no child pays for it
     import torch  # noqa: F401
 
     from autograder import probes, wire  # noqa: F401
     from autograder.isolation import child, confine, worker  # noqa: F401
 
+    _preload(preload)
     _warm_kernels()
 
     threads = _threads()
@@ -315,7 +317,7 @@ def main(argv: list[str]) -> int:
     from autograder.isolation.child import die_with_parent
 
     die_with_parent(os.getppid())
-    return serve(socket.socket(fileno=int(argv[1])))
+    return serve(socket.socket(fileno=int(argv[1])), [str(m) for m in json.loads(argv[2])])
 
 
 # --- the grader's side ------------------------------------------------------------------------
@@ -323,8 +325,9 @@ def main(argv: list[str]) -> int:
 class Zygote:
     """The grader's handle on one fork server. :meth:`spawn` may be called from any thread."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], preload: tuple[str, ...] = ()) -> None:
         self.env = env
+        self.preload = preload
         self.stderr = bytearray()  # the last few KiB the server wrote, for error messages
         self.dead: str | None = None  # why it stopped, once someone has been told
         self.owner = os.getpid()  # a forked copy of the grader must launch its own
@@ -369,7 +372,8 @@ class Zygote:
         fd = self._their_end.fileno()
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-m", "autograder.isolation.zygote", str(fd)], pass_fds=(fd,),
+                [sys.executable, "-I", "-m", "autograder.isolation.zygote", str(fd),
+                 json.dumps(list(self.preload))], pass_fds=(fd,),
                 env=self.env, cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE, start_new_session=True)
         except OSError as exc:
@@ -524,8 +528,9 @@ _registered = False  # stop() is registered to run at exit
 _last_failure = ""
 
 
-def shared(*, env: dict[str, str], startup_timeout_s: float) -> Zygote:
-    """Return this process's fork server, launching it on first use.
+def shared(*, env: dict[str, str], startup_timeout_s: float, preload: tuple[str, ...] = ()) -> Zygote:
+    """Return this process's fork server, launching it on first use (importing ``preload``
+    before it says it is ready).
 
     Raise :class:`ZygoteUnavailable` when it cannot start, or when it has died since the last
     request (that start goes cold and says so; the next one launches a new server).
@@ -550,7 +555,7 @@ def shared(*, env: dict[str, str], startup_timeout_s: float) -> Zygote:
         if not _registered:
             atexit.register(stop)
             _registered = True
-        server = Zygote(env)
+        server = Zygote(env, preload)
         try:
             server.start(startup_timeout_s)
         except ZygoteUnavailable as exc:
@@ -568,8 +573,12 @@ def running() -> Zygote | None:
 def stop() -> None:
     """Stop the fork server (at interpreter exit); the next :func:`shared` launches a new one."""
     global _server
-    with _LOCK:
+    if not _LOCK.acquire(timeout=1.0):
+        return  # a launch is under way (a warm-up): that server dies with its holder thread
+    try:
         server, _server = _server, None
+    finally:
+        _LOCK.release()
     if server is not None and server.owner == os.getpid():
         server.close()
 
