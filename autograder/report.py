@@ -161,7 +161,7 @@ def text_table(runs: Sequence[CheckRun], *, title: str) -> str:
 
 def write_feedback_pages(results: list[SubmissionResult], out_dir: Path) -> None:
     """Write one page per student to ``out_dir/feedback/<student>.html``: safe to hand out."""
-    from autograder.grading.batch import safe_name
+    from autograder.results import safe_name
 
     for result in results:
         write_atomic(out_dir / "feedback" / f"{safe_name(result.student)}.html", feedback_page(result))

@@ -9,9 +9,12 @@ depend on the machine. The schema is documented in ``docs/results.md``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
+import re
 import tempfile
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,3 +180,14 @@ def _csv_text(rows: list[list[str]]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(student: str) -> str:
+    """Return a file name for ``student`` that cannot leave the output directory."""
+    ascii_name = unicodedata.normalize("NFKD", student).encode("ascii", "ignore").decode()
+    cleaned = _UNSAFE.sub("_", ascii_name).strip("._") or "student"
+    digest = hashlib.sha1(student.encode("utf-8")).hexdigest()[:8]
+    return cleaned[:60] if cleaned == student else f"{cleaned[:60]}-{digest}"

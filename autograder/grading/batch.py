@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,23 +21,13 @@ from autograder.results import (
     SubmissionResult,
     batch_document,
     read_submission,
+    safe_name,
     write_atomic,
     write_csv,
     write_submission,
 )
 
 SUFFIXES = (".ipynb", ".py")
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def safe_name(student: str) -> str:
-    """Return a file name for ``student`` that cannot leave the output directory."""
-    ascii_name = unicodedata.normalize("NFKD", student).encode("ascii", "ignore").decode()
-    cleaned = _UNSAFE.sub("_", ascii_name).strip("._") or "student"
-    digest = hashlib.sha1(student.encode("utf-8")).hexdigest()[:8]
-    return cleaned[:60] if cleaned == student else f"{cleaned[:60]}-{digest}"
-
 
 def discover(paths: Iterable[Path], assignment: str) -> list[Submission]:
     """Find submissions among files and folders, reading nbgrader's ``submitted/`` layout.

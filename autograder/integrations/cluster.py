@@ -37,10 +37,10 @@ from types import ModuleType
 from typing import Any
 
 from autograder.course import Assignment, CourseError, find_solutions_dir, load_assignment
-from autograder.grading.batch import safe_name, stream_batch
+from autograder.grading.batch import stream_batch
 from autograder.grading.config import GradeConfig
 from autograder.grading.scoring import Submission, environment, error_result, grade_submission
-from autograder.results import SubmissionResult
+from autograder.results import SubmissionResult, safe_name
 from autograder.settings import COURSE_FILE
 
 GPU = "GPU"
