@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import GOOD_BCE, PARTIAL_BCE, SOLUTIONS
+from conftest import GOOD_BCE, PARTIAL_BCE, ROOT, SOLUTIONS, tool
 
 from autograder.cli import cli
 from autograder.course import load_assignment
+from autograder.demo import make_class
 from autograder.grading.batch import discover, grade_batch
 from autograder.grading.config import GradeConfig
 
@@ -213,3 +214,26 @@ def test_without_distributed_the_cli_says_what_to_install(tmp_path, monkeypatch)
     result = grade(tmp_path / "good.py", "--out", tmp_path / "out", "--scheduler", "tcp://127.0.0.1:1")
     assert result.exit_code == 1
     assert "pip install 'torchgrade[cluster]'" in result.output
+
+
+@pytest.mark.slow
+def test_course_autograde_on_the_cluster_fills_the_gradebook(cluster, tmp_path):
+    from nbgrader.api import Gradebook
+
+    course = tmp_path / "course"
+    tool("grade", "--solutions", str(SOLUTIONS), "course", "init", str(course), "--assignment",
+         "a1_logistic", cwd=ROOT, home=tmp_path)
+    tool("nbgrader", "generate_assignment", "a1_logistic", cwd=course, home=tmp_path)
+    demo = make_class(SOLUTIONS, tmp_path / "demo")
+    for student in ("ada", "jo", "lea"):
+        shutil.copytree(demo / student / "a1_logistic", course / "submitted" / student / "a1_logistic")
+    result = CliRunner().invoke(cli, ["course", "autograde", "a1_logistic", "--course", str(course),
+                                      "--devices", "cpu", "--scheduler", cluster.scheduler_address])
+    assert result.exit_code == 0, result.output
+    graded = json.loads((course / "grades" / "a1_logistic" / "results.json").read_text())
+    assert graded["environment"]["dask"]["scheduler"] == cluster.scheduler_address
+    totals = {s["student"]: s["points"] for s in graded["submissions"]}
+    assert set(totals) == {"ada", "jo", "lea"} and totals["ada"] == 10
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "torchgrade") as gb:
+        for student, points in totals.items():
+            assert gb.find_grade("bce_check", "a1_logistic", "a1_logistic", student).auto_score == points
