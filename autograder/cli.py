@@ -178,7 +178,7 @@ def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: P
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from autograder.isolation.launch import SandboxStartError, warm_up
+    from autograder.isolation.launch import SandboxStartError, setup_imports, warm_up
 
     try:
         spec = load_assignment(assignment, obj.solutions)
@@ -189,7 +189,7 @@ def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: P
     if scheduler is None and workers in (None, 1):
         # likely graded in this process (a pool only from 100s of submissions): boot the fork
         # server now, while this process imports torch and runs the reference
-        warm_up(sandbox)
+        warm_up(sandbox, preload=setup_imports([{"id": "setup", "source": spec.setup_source}]))
 
     from autograder.grading.batch import discover, grade_batch
     from autograder.grading.config import GradeConfig
@@ -459,9 +459,10 @@ def check_command(obj: Context, notebooks: tuple[Path, ...], devices: tuple[str,
     graded: the setup cell and your exercise cells only, in a sandbox; other cells do not run.
     Hidden checks run only when your instructor grades. Exit status 0 when the checks ran.
     """
-    from autograder.isolation.launch import SandboxStartError, warm_up
+    from autograder.isolation.launch import SandboxStartError, setup_imports, warm_up
 
-    warm_up(LIMITS)  # the fork server boots while this process imports torch
+    # the fork server boots, and imports what the setup cell needs, while this process imports torch
+    warm_up(LIMITS, preload=setup_imports([{"id": "setup", "source": _released_setup(notebooks[0])}]))
 
     from autograder.course import assignment_from_manifest
     from autograder.grading.config import GradeConfig
@@ -494,6 +495,16 @@ def check_command(obj: Context, notebooks: tuple[Path, ...], devices: tuple[str,
                     echo(f"  {exercise.exercise}: {note}")
             if runs:
                 echo(text_table(runs, title=f"  {exercise.exercise}"))
+
+
+def _released_setup(notebook: Path) -> str:
+    """The setup cell recorded in the expected.json beside a released notebook ("" if none)."""
+    import json
+
+    try:
+        return str(json.loads((notebook.parent / "expected.json").read_text())["assignment"]["setup"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
 
 
 @cli.group()
@@ -593,7 +604,15 @@ def course_autograde(obj: Context, assignment: str, course_dir: Path, students: 
 
 
 def main() -> None:
-    cli(prog_name="grade")
+    from autograder.isolation.child import exit_now
+
+    try:
+        cli(prog_name="grade")
+    except SystemExit as exc:  # click ends every command this way
+        code = exc.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=sys.stderr)
+        exit_now(code if isinstance(code, int) else (0 if code is None else 1))
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def author_message(exc: BaseException, item: pytest.Item) -> str:
     if isinstance(exc, SubjectUnavailable):
         return f"the code under test could not answer: {exc}"
     where = ""
-    check_file = str(getattr(item, "fspath", ""))
+    check_file = str(getattr(item, "path", ""))
     frames = [tb for tb in _frames(exc) if tb.tb_frame.f_code.co_filename == check_file]
     if frames:
         where = f" at line {frames[-1].tb_lineno}"
@@ -152,7 +152,7 @@ class CheckPlugin:
             message = author_message(exc, item) if self.author else student_message(exc)
         marker = item.get_closest_marker("points")
         weight = float(marker.args[0]) if marker and marker.args else 1.0
-        hidden = Path(str(item.fspath)).name == HIDDEN_FILE
+        hidden = item.path.name == HIDDEN_FILE
         group = _group(item, hidden=hidden)
         code = getattr(getattr(item, "function", None), "__code__", None)
         if code is not None:

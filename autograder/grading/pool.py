@@ -262,7 +262,9 @@ def _grading_error(submission: Submission, reply: dict[str, Any]) -> BaseExcepti
 # the same autograder as this process's, whatever the grader's working directory
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _GRADER_MAIN = ("import sys; sys.path.insert(0, sys.argv[1]); "
-                "from autograder.grading.pool import serve_grader; serve_grader(sys.argv[2:])")
+                "from autograder.grading.pool import serve_grader; "
+                "from autograder.isolation.child import exit_now; "
+                "serve_grader(sys.argv[2:]); exit_now(0)")
 _TERMINATING = False
 
 

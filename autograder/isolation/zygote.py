@@ -584,4 +584,6 @@ def stop() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    from autograder.isolation.child import exit_now
+
+    exit_now(main(sys.argv))

@@ -1,0 +1,140 @@
+"""How long the commands take from the shell, `grade` beside `nbgrader autograde`, in one run.
+
+    .venv/bin/python bench/end_to_end.py                    # a2_softmax: 1, 10 and 100 notebooks
+    .venv/bin/python bench/end_to_end.py --sizes 1,10 --nbgrader-max 10
+
+Each row is the wall time of a whole command, as an instructor types it (Python's start, imports,
+the reference, the fork server and the grading all included), on N notebooks of one assignment
+(the demo class first, then generated students: correct code, realistic mistakes, stubs):
+
+- ``grade run A submitted/ --devices cpu`` on the N notebooks;
+- ``grade course autograde A`` and ``nbgrader autograde A`` on the same N notebooks in one nbgrader
+  course (nbgrader only up to --nbgrader-max notebooks: it takes seconds per notebook);
+- ``grade check`` of one notebook (what a student types), and ``grade --help``.
+
+From these: the ratio nbgrader / grade at each size, and the time per added notebook (the
+difference between two sizes, over the difference in notebooks). Printed, and written to
+``bench/out/end_to_end.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+from autograder.demo import class_of, make_class  # noqa: E402
+
+
+def timed(*command: str, cwd: Path, home: Path) -> float:
+    """Wall seconds of ``command`` (a program of this environment); fail loudly if it fails."""
+    env = {**os.environ, "HOME": str(home), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    started = time.perf_counter()
+    done = subprocess.run([str(BIN / command[0]), *command[1:]], cwd=cwd, env=env,
+                          capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0 and command[:2] != ("nbgrader", "autograde"):  # nbgrader: 1 if any failed
+        raise SystemExit(f"{' '.join(command)} failed:\n{(done.stdout + done.stderr)[-2000:]}")
+    return seconds
+
+
+def notebooks(assignment: str, count: int, work: Path) -> list[tuple[str, Path]]:
+    """``count`` submitted notebooks of ``assignment``: (student, path)."""
+    folder = work / "class"
+    if not folder.exists():
+        make_class(ROOT / "solutions", folder, students=class_of(count))
+    found = sorted(folder.glob(f"*/{assignment}/{assignment}.ipynb"))[:count]
+    return [(path.parent.parent.name, path) for path in found]
+
+
+def course_with(assignment: str, subs: list[tuple[str, Path]], work: Path, home: Path) -> Path:
+    course = work / f"course-{len(subs)}"
+    timed("grade", "--solutions", str(ROOT / "solutions"), "course", "init", str(course),
+          "--assignment", assignment, cwd=work, home=home)
+    timed("nbgrader", "generate_assignment", assignment, cwd=course, home=home)
+    for student, path in subs:
+        target = course / "submitted" / student / assignment
+        target.mkdir(parents=True)
+        shutil.copy(path, target / f"{assignment}.ipynb")
+    return course
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--assignment", default="a2_softmax")
+    parser.add_argument("--sizes", default="1,10,100", help="notebooks per run")
+    parser.add_argument("--nbgrader-max", type=int, default=10,
+                        help="run nbgrader autograde only up to this many notebooks")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    args = parser.parse_args()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    work = Path(tempfile.mkdtemp(prefix="grade-e2e-"))
+    home = work / "home"
+    home.mkdir()
+    rows: list[dict[str, float | int | None]] = []
+    try:
+        subs = notebooks(args.assignment, max(sizes), work)
+        help_s = timed("grade", "--help", cwd=work, home=home)
+        released = ROOT / "assignments" / args.assignment
+        student = work / "student"
+        shutil.copytree(released, student)
+        shutil.copy(subs[0][1], student / f"{args.assignment}.ipynb")
+        check_s = timed("grade", "check", f"{args.assignment}.ipynb", "--devices", "cpu",
+                        cwd=student, home=home)
+        print(f"grade --help: {help_s:.2f} s; grade check of one notebook: {check_s:.2f} s", flush=True)
+        for size in sizes:
+            batch = work / f"submitted-{size}"
+            batch.mkdir()
+            for name, path in subs[:size]:
+                shutil.copy(path, batch / f"{name}.ipynb")
+            run_s = timed("grade", "--solutions", str(ROOT / "solutions"), "run", args.assignment,
+                          str(batch), "--devices", "cpu", "--out", str(work / f"out-{size}"),
+                          cwd=work, home=home)
+            course = course_with(args.assignment, subs[:size], work, home)
+            # nbgrader first: it skips submissions that autograded/ already holds
+            theirs_s = (timed("nbgrader", "autograde", args.assignment, cwd=course, home=home)
+                        if size <= args.nbgrader_max else None)
+            ours_s = timed("grade", "course", "autograde", args.assignment, "--devices", "cpu",
+                           cwd=course, home=home)
+            rows.append({"notebooks": size, "grade_run_s": round(run_s, 2),
+                         "grade_course_autograde_s": round(ours_s, 2),
+                         "nbgrader_autograde_s": None if theirs_s is None else round(theirs_s, 2)})
+            ratio = f", nbgrader / grade run {theirs_s / run_s:.1f}x" if theirs_s else ""
+            print(f"{size:4d} notebooks: grade run {run_s:6.1f} s, grade course autograde "
+                  f"{ours_s:6.1f} s, nbgrader autograde "
+                  f"{'-' if theirs_s is None else f'{theirs_s:.1f} s'}{ratio}", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    marginal = []
+    for low, high in zip(rows, rows[1:], strict=False):
+        span = int(high["notebooks"] or 0) - int(low["notebooks"] or 0)
+        line = {"from": low["notebooks"], "to": high["notebooks"],
+                "grade_run_s_per_notebook": round((float(high["grade_run_s"] or 0)
+                                                   - float(low["grade_run_s"] or 0)) / span, 3)}
+        if low["nbgrader_autograde_s"] is not None and high["nbgrader_autograde_s"] is not None:
+            line["nbgrader_s_per_notebook"] = round((float(high["nbgrader_autograde_s"])
+                                                     - float(low["nbgrader_autograde_s"])) / span, 3)
+        marginal.append(line)
+        print(f"per added notebook, {low['notebooks']} -> {high['notebooks']}: grade run "
+              f"{line['grade_run_s_per_notebook']:.3f} s"
+              + (f", nbgrader autograde {line['nbgrader_s_per_notebook']:.3f} s"
+                 if "nbgrader_s_per_notebook" in line else ""))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "end_to_end.json").write_text(json.dumps({
+        "assignment": args.assignment, "cores": os.cpu_count(), "grade_help_s": round(help_s, 2),
+        "grade_check_s": round(check_s, 2), "rows": rows, "per_added_notebook": marginal},
+        indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
