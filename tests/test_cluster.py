@@ -183,6 +183,17 @@ def test_a_worker_killed_mid_task_costs_only_that_submission(cluster, client, tm
     assert not by_student["a_slow"]["sha256"], "an error result is graded again by the next run"
 
 
+def wait_for_gpu_workers(client, *, timeout_s: float) -> list[str]:
+    """The addresses of the workers that declare a GPU resource, once there is one."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+        found = [a for a, w in workers.items() if (w.get("resources") or {}).get("GPU", 0) >= 1]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
 def test_gpu_work_goes_only_to_workers_with_a_gpu_resource(cluster, client, tmp_path):
     before = set(client.scheduler_info(n_workers=-1)["workers"])
     gpu_worker = subprocess.Popen(
@@ -190,8 +201,11 @@ def test_gpu_work_goes_only_to_workers_with_a_gpu_resource(cluster, client, tmp_
          "--resources", "GPU=1", "--no-dashboard", "--name", "with-gpu"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        client.wait_for_workers(len(before) + 1, timeout=120)
-        [gpu] = set(client.scheduler_info(n_workers=-1)["workers"]) - before
+        # wait for this worker by its resource, not by a count: a worker another test killed may
+        # rejoin first, and on a busy machine the new one can take a while
+        found = wait_for_gpu_workers(client, timeout_s=180)
+        assert len(found) == 1, f"the GPU worker never joined: {found}"
+        gpu = found[0]
         folder = submitted(tmp_path / "submitted", {"good": GOOD, "partial": SUBMISSIONS["partial"]})
         result = grade(folder, "--out", tmp_path / "out", "--scheduler", cluster.scheduler_address)
         assert result.exit_code == 0, result.output
