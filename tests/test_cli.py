@@ -141,3 +141,18 @@ def test_a_sandbox_that_cannot_start_stops_the_batch_without_blaming_students(tm
     assert "grading stopped" in result.output
     assert "failed before running any student code" in result.output
     assert "--memory-gib" in result.output
+
+
+def test_demo_grades_the_class_with_the_default_limits(tmp_path, monkeypatch):
+    import autograder.cli as cli_module
+
+    monkeypatch.setattr(cli_module, "available", lambda solutions: ["a1_logistic"])  # one, quickly
+    result = CliRunner().invoke(cli, ["--solutions", str(SOLUTIONS), "demo", "--out", str(tmp_path),
+                                      "--devices", "cpu"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "results" / "a1_logistic" / "results.json").read_text())
+    assert len(doc["submissions"]) == 12 and any(s["points"] == 10 for s in doc["submissions"])
+    protections = doc["submissions"][0]["protections"]
+    assert "wall-clock timeout per check (30 s) with process-group kill" in protections
+    assert "scratch limit (256 MiB for all files together)" in protections
+    assert "address space limit (6 GiB)" in protections
