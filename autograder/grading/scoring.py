@@ -86,13 +86,14 @@ def grade_submission(submission: Submission, *, assignment: Assignment, config: 
                              devices=config.devices, problems=dict(extraction.problems),
                              hints=assignment.hints)
         runs = run_checks(check_files(assignment, include_hidden=config.include_hidden), plugin)
-        result.stdout, result.stderr = sandbox.stdout.text(), sandbox.stderr.text()
         cell_errors = {
             exercise: _cell_error_text(cell_id, err)
             for cell_id, err in sandbox.cell_errors.items()
             for exercise in extraction.cell_exercises.get(cell_id, [])
         }
         setup_error = sandbox.cell_errors.get("setup")
+    # read once the worker has ended: until then, the last output may still be in the pipe
+    result.stdout, result.stderr = sandbox.stdout.text(), sandbox.stderr.text()
     score_runs(runs)
     result.checks = runs
     for exercise in assignment.exercises:

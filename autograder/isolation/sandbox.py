@@ -64,7 +64,12 @@ class _OverLimit(Exception):
 
 
 class Sandbox:
-    """One submission's worker process; restarted after a timeout or crash."""
+    """One submission's worker process; restarted after a timeout or crash.
+
+    ``stdout`` and ``stderr`` collect what every worker of the submission printed; they are
+    complete once the current worker has ended (:meth:`recycle`, :meth:`close`): a reply can
+    arrive before the output printed ahead of it has been read from its pipe.
+    """
 
     def __init__(self, cells: list[dict[str, str]], *, config: SandboxConfig,
                  uses_cuda: bool = False, deny: tuple[Path, ...] = (),
