@@ -134,7 +134,7 @@ def assert_close(
     diff = torch.nan_to_num((g - w).abs().double(), nan=math.inf)
     diff = torch.where(bad, diff, torch.zeros_like(diff))
     flat_index = int(diff.flatten().argmax())
-    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat_index), g.shape)) if g.dim() else ()
+    index = _unravel(flat_index, tuple(g.shape))
     where = f" at index {index}" if index else ""
     worst = f"expected {w.flatten()[flat_index].item():.6g}, got {g.flatten()[flat_index].item():.6g}{where}"
     if n == 1:
@@ -188,3 +188,15 @@ def assert_same_kind(got: Any, like: torch.Tensor, *, what: str, hint: str = "")
     expect(got.device.type == like.device.type,
            f"{what}: returned a tensor on {got.device.type} for input on {like.device.type}; "
            f"create tensors with device=x.device. {hint}".rstrip())
+
+
+def _unravel(flat_index: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The index into ``shape`` of element ``flat_index`` (row-major).
+
+    Not ``torch.unravel_index``: its argument checks import sympy, over a second the first time.
+    """
+    index = []
+    for size in reversed(shape):
+        flat_index, position = divmod(flat_index, size)
+        index.append(position)
+    return tuple(reversed(index))

@@ -12,7 +12,9 @@ import hashlib
 import importlib.util
 import io
 import os
+import queue
 import sys
+import threading
 import types
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -198,27 +200,220 @@ def run_checks(files: list[Path], plugin: CheckPlugin, *, fresh: bool = False) -
     """
     if fresh:
         _forget_modules(files)
-    args = [str(f) for f in files] + [
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), check_imports(files[0].parent):
+        code = pytest.main([*_pytest_args(files), "-q", "--no-header", "--tb=no"], plugins=[plugin])
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+        raise CourseError(f"pytest could not run {_names(files)} (exit {int(code)}):\n"
+                          f"{sink.getvalue()[-3000:]}")
+    return plugin.runs
+
+
+def _pytest_args(files: list[Path]) -> list[str]:
+    return [str(f) for f in files] + [
         "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist", "-p", "no:cov",
         # these end each session with gc.collect() calls that cost ~0.9 s with torch loaded:
         # most of a submission's grading time for the quick assignments
         "-p", "no:unraisableexception", "-p", "no:threadexception",
         "-p", "no:junitxml", "-p", "no:pastebin", "-p", "no:doctest", "-p", "no:faulthandler",
         "-p", "no:logging", "--capture=no",
-        "--noconftest", "-q", "--no-header", "--tb=no", "-c", os.devnull,
+        "--noconftest", "-c", os.devnull,
         # rooted at / so that importlib mode names each check module by its absolute path:
         # two copies of a1_logistic/public_checks.py must never share a cached module
         "--rootdir", files[0].resolve().anchor, "--import-mode=importlib",
         "-W", "ignore::pytest.PytestAssertRewriteWarning",
     ]
-    sink = io.StringIO()
-    with contextlib.redirect_stdout(sink), check_imports(files[0].parent):
-        code = pytest.main(args, plugins=[plugin])
-    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
-        names = ", ".join(f.name for f in files)
-        raise CourseError(f"pytest could not run {names} (exit {int(code)}):\n{sink.getvalue()[-3000:]}")
-    return plugin.runs
 
+
+def _names(files: list[Path]) -> str:
+    return ", ".join(f.name for f in files)
+
+
+class CheckSession:
+    """Run the same check files against one student after another, in one pytest session.
+
+    Starting pytest, registering its plugins and collecting the checks costs about as much as
+    running a quick assignment's checks. A session pays it once: pytest runs in a thread of its
+    own, collects the checks, and waits; each :meth:`run` hands it a :class:`CheckPlugin` (a
+    student, the reference, where the runs go), and it runs every collected check with that
+    plugin, each fixture set up and torn down as in a session of its own. The thread only runs
+    checks: the caller's thread starts and stops the sandboxes, and waits for each run.
+
+    What shapes collection (the plugin's ``devices``, ``only`` and ``kinds``) is fixed by the
+    first plugin; a later one must agree. Use from one thread.
+    """
+
+    def __init__(self, files: list[Path]) -> None:
+        self.files = list(files)
+        self._relay = _Relay()
+        self._shape: tuple[Any, ...] | None = None
+        self._thread: threading.Thread | None = None
+        self._failure = ""
+
+    def __enter__(self) -> CheckSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(self, plugin: CheckPlugin) -> list[CheckRun]:
+        """Run every check with ``plugin``; return its check runs in order."""
+        shape = (plugin.devices, plugin.only, plugin.kinds)
+        if self._thread is None:
+            self._start(plugin, shape)
+        elif shape != self._shape:
+            raise ValueError(f"this session collected its checks for {self._shape}, not {shape}")
+        if self._failure:
+            raise CourseError(self._failure)
+        self._relay.jobs.put(plugin)
+        self._wait()
+        return plugin.runs
+
+    def close(self, *, wait: bool = True) -> None:
+        """End the pytest session (its fixtures are already torn down after each run).
+
+        Without ``wait``, a run still going on (the caller was interrupted) ends in the
+        background, its thread with it.
+        """
+        if self._thread is not None and self._thread.is_alive():
+            self._relay.jobs.put(None)
+            if wait:
+                self._thread.join(timeout=30)
+
+    def _start(self, plugin: CheckPlugin, shape: tuple[Any, ...]) -> None:
+        self._shape, self._relay.template = shape, plugin
+        _forget_modules(self.files)  # collect what the files say now, not an earlier import
+        self._thread = threading.Thread(target=self._serve, name="checks", daemon=True)
+        with contextlib.ExitStack() as collecting:  # the imports are needed only while pytest collects
+            try:
+                collecting.enter_context(check_imports(self.files[0].parent))
+            except Exception as exc:  # noqa: BLE001 - the author's file: said on every run
+                self._failure = (f"pytest could not run {_names(self.files)}: importing the check "
+                                 f"files raised {type(exc).__name__}: {exc}")
+                raise CourseError(self._failure) from exc
+            self._thread.start()
+            self._wait()
+
+    def _serve(self) -> None:
+        """The session's thread: pytest collects, then runs each plugin the caller sends."""
+        try:
+            # no terminal reporter: nothing is printed, so nothing else's output is touched
+            code = pytest.main([*_pytest_args(self.files), "-p", "no:terminal"], plugins=[self._relay])
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            self._relay.replies.put(exc)
+            return
+        if not self._relay.serving:  # pytest ended before its run loop: say why, once
+            detail = "\n".join(self._relay.errors)[-3000:]
+            self._failure = f"pytest could not run {_names(self.files)} (exit {int(code)}):\n{detail}"
+            self._relay.replies.put(None)
+
+    def _wait(self) -> None:
+        assert self._thread is not None
+        while True:
+            try:  # a timeout, so that Ctrl-C reaches the caller's thread promptly
+                reply = self._relay.replies.get(timeout=0.5)
+                break
+            except queue.Empty:
+                if not self._thread.is_alive() and self._relay.replies.empty():
+                    raise RuntimeError("the pytest session's thread ended without a reply") from None
+        if reply is not None:
+            raise reply
+
+
+_SHARED: dict[tuple[Any, ...], CheckSession] = {}
+
+
+def run_in_session(files: list[Path], plugin: CheckPlugin) -> list[CheckRun]:
+    """Like :func:`run_checks`, in a :class:`CheckSession` kept for the next call with the same
+    files (same contents) and collection settings: a grader pays for pytest's start once.
+
+    One session is kept per process: another key ends it. Use from one thread.
+    """
+    key = (tuple(str(f.resolve()) for f in files), tuple(_digest(f) for f in files),
+           plugin.devices, plugin.only, plugin.kinds)
+    session = _SHARED.get(key)
+    if session is None:
+        for old in _SHARED.values():
+            old.close()
+        _SHARED.clear()
+        session = _SHARED[key] = CheckSession(files)
+    try:
+        return session.run(plugin)
+    except BaseException:
+        session.close(wait=False)  # never reuse a session whose run went wrong; never wait for it
+        _SHARED.pop(key, None)
+        raise
+
+
+def _digest(file: Path) -> str:
+    try:
+        return hashlib.sha1(file.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+class _Relay:
+    """The pytest plugin of a :class:`CheckSession`: passes each hook to the current plugin."""
+
+    def __init__(self) -> None:
+        self.template: CheckPlugin | None = None  # the first plugin: it shapes collection
+        self.current: CheckPlugin | None = None
+        self.jobs: queue.SimpleQueue[CheckPlugin | None] = queue.SimpleQueue()
+        self.replies: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
+        self.errors: list[str] = []
+        self.serving = False
+
+    def _plugin(self) -> CheckPlugin:
+        plugin = self.current or self.template
+        assert plugin is not None
+        return plugin
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self._plugin().pytest_configure(config)
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        self._plugin().pytest_generate_tests(metafunc)
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        self._plugin().pytest_collection_modifyitems(config, items)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.errors.append(report.longreprtext)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        if self.errors:
+            return True  # the session ends; the caller reports the errors
+        self.serving = True
+        self.replies.put(None)  # collected: ready for the first plugin
+        while (plugin := self.jobs.get()) is not None:
+            self.current = plugin
+            try:
+                for i, item in enumerate(session.items):
+                    # the last item's teardown takes down every fixture: the next run starts afresh
+                    nextitem = session.items[i + 1] if i + 1 < len(session.items) else None
+                    item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                reply: BaseException | None = None
+            except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+                reply = exc
+            self.current = None  # let go of the student's sandbox
+            self.replies.put(reply)
+        return True
+
+    @pytest.fixture(name="student")
+    def student_fixture(self, request: pytest.FixtureRequest) -> Subject:
+        plugin = self._plugin()
+        return plugin._begin(request, plugin.student)
+
+    @pytest.fixture(name="reference")
+    def reference_fixture(self, request: pytest.FixtureRequest) -> Subject:
+        plugin = self._plugin()
+        return plugin._begin(request, plugin.reference)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+        return (yield from self._plugin().pytest_runtest_makereport(item, call))
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from autograder.grading.config import GradeConfig
 from autograder.isolation.config import protections
 from autograder.isolation.launch import setup_imports, warm_up
 from autograder.isolation.sandbox import Sandbox, SandboxSubject
-from autograder.plugin import CheckPlugin, run_checks
+from autograder.plugin import CheckPlugin, run_in_session
 from autograder.results import ExerciseResult, SubmissionResult, score_runs
 from autograder.subjects import Subject, reference_subject
 from autograder.submission import SubmissionError, extract
@@ -85,7 +85,7 @@ def grade_submission(submission: Submission, *, assignment: Assignment, config: 
                              reference=reference,
                              devices=config.devices, problems=dict(extraction.problems),
                              hints=assignment.hints)
-        runs = run_checks(check_files(assignment, include_hidden=config.include_hidden), plugin)
+        runs = run_in_session(check_files(assignment, include_hidden=config.include_hidden), plugin)
         cell_errors = {
             exercise: _cell_error_text(cell_id, err)
             for cell_id, err in sandbox.cell_errors.items()
