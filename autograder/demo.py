@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.course import available, load_assignment, nbgrader_meta
+from autograder.course import Assignment, available, load_assignment, nbgrader_meta
 from autograder.variants import compose, reference_sources, variants_of
 
 STUDENTS: dict[str, float] = {
@@ -35,8 +35,18 @@ def _choose(student: str, skill: float, exercise: str, options: dict[str, list[s
     return "stub"
 
 
+SLIPS: dict[tuple[str, str], str] = {
+    ("fatima", "a1_logistic"): "deleted the graded cell, then pasted its code into a new cell",
+    ("gus", "a2_softmax"): "turned the softmax_backward cell into markdown",
+    ("kofi", "a3_backprop"): "uploaded a notebook cut off half-way",
+}
+"""The notebook-level slips of the demo class: (student, assignment) -> what happened."""
+
+
 def _slip(student: str, assignment: str, nb: nbformat.NotebookNode, path: Path) -> bool:
     """Apply this student's notebook-level slip, if any; return True if the file is written."""
+    if (student, assignment) not in SLIPS:
+        return False
     if student == "fatima" and assignment == "a1_logistic":
         # deleted the graded cell, then pasted the code into a new cell
         for cell in nb.cells:
@@ -65,6 +75,42 @@ def class_of(size: int) -> dict[str, float]:
     return students
 
 
+def picks(assignment: Assignment, students: dict[str, float] | None = None) -> dict[str, dict[str, str]]:
+    """What each student hands in for each exercise: ``reference``, ``stub`` or a variant's name.
+
+    ``students`` maps names to skill (0 to 1); the default is the demo class of twelve.
+    """
+    variants = variants_of(assignment)
+    chosen: dict[str, dict[str, str]] = {}
+    for student, skill in (STUDENTS if students is None else students).items():
+        chosen[student] = {}
+        for exercise in assignment.exercises:
+            mine = [v for v in variants if v.exercise == exercise.name]
+            options = {"correct": [v.name for v in mine if v.correct],
+                       "wrong": [v.name for v in mine if not v.correct]}
+            chosen[student][exercise.name] = _choose(student, skill, exercise.name, options)
+    return chosen
+
+
+def covering(assignment: Assignment) -> dict[str, float]:
+    """The fewest demo students (greedily) whose notebooks of ``assignment`` hold every pick the
+    whole class makes, each exercise's reference, stub and drawn variants, plus the students
+    whose notebook slips; name -> skill, in the class's order.
+
+    For tests that pay seconds per notebook (nbgrader executes each): a student whose every pick
+    is also someone else's adds nothing to compare.
+    """
+    chosen = picks(assignment)
+    wanted = {(exercise, pick) for row in chosen.values() for exercise, pick in row.items()}
+    keep = {student for student, name in SLIPS if name == assignment.name}
+    covered = {item for student in keep for item in chosen[student].items()}
+    while covered != wanted:
+        best = max(chosen, key=lambda student: len(set(chosen[student].items()) - covered))
+        keep.add(best)
+        covered |= set(chosen[best].items())
+    return {student: skill for student, skill in STUDENTS.items() if student in keep}
+
+
 def make_class(solutions: Path, out: Path, *, students: dict[str, float] | None = None) -> Path:
     """Write every student's submissions under ``out/<student>/<assignment>/``; return ``out``.
 
@@ -76,21 +122,14 @@ def make_class(solutions: Path, out: Path, *, students: dict[str, float] | None 
         stub = assignments_dir / name / f"{name}.ipynb"
         if not stub.is_file():
             raise FileNotFoundError(f"{stub} is missing; run `grade build {name}` first")
-        variants = variants_of(assignment)
-        for student, skill in (STUDENTS if students is None else students).items():
+        variants = {(v.exercise, v.name): v for v in variants_of(assignment)}
+        for student, chosen in picks(assignment, students).items():
             sources = reference_sources(assignment)
-            stubbed: set[str] = set()
-            for exercise in assignment.exercises:
-                mine = [v for v in variants if v.exercise == exercise.name]
-                options = {"correct": [v.name for v in mine if v.correct],
-                           "wrong": [v.name for v in mine if not v.correct]}
-                pick = _choose(student, skill, exercise.name, options)
+            for exercise_name, pick in chosen.items():
                 if pick == "stub":
-                    stubbed.add(exercise.name)
+                    del sources[exercise_name]
                 elif pick != "reference":
-                    sources[exercise.name] = next(v.source for v in mine if v.name == pick)
-            for exercise_name in stubbed:
-                del sources[exercise_name]
+                    sources[exercise_name] = variants[exercise_name, pick].source
             nb = compose(stub, sources)
             path = out / student / name / f"{name}.ipynb"
             path.parent.mkdir(parents=True, exist_ok=True)

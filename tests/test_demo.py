@@ -1,0 +1,31 @@
+"""The demo class: deterministic, and a covering sample of it misses no pick of the whole class."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import ASSIGNMENT_NAMES, SOLUTIONS
+
+from autograder.course import load_assignment
+from autograder.demo import SLIPS, STUDENTS, covering, make_class, picks
+
+
+@pytest.mark.parametrize("name", ASSIGNMENT_NAMES)
+def test_covering_students_make_every_pick_the_class_makes(name):
+    assignment = load_assignment(name, SOLUTIONS)
+    everyone = picks(assignment)
+    sample = covering(assignment)
+    assert set(sample) <= set(STUDENTS) and len(sample) < len(STUDENTS)
+    assert all(sample[s] == STUDENTS[s] for s in sample)
+    wanted = {item for row in everyone.values() for item in row.items()}
+    assert {item for s in sample for item in everyone[s].items()} == wanted
+    assert {s for s, a in SLIPS if a == name} <= set(sample)
+    kinds = {pick for row in everyone.values() for pick in row.values()}
+    assert "reference" in kinds and len(kinds) > 2  # the class is varied: there is something to cover
+
+
+def test_the_class_is_the_same_every_time(tmp_path):
+    first, second = make_class(SOLUTIONS, tmp_path / "one"), make_class(SOLUTIONS, tmp_path / "two")
+    files = sorted(p.relative_to(first) for p in first.rglob("*.ipynb"))
+    assert len(files) == len(STUDENTS) * len(ASSIGNMENT_NAMES)
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*.ipynb"))
+    assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
