@@ -370,6 +370,9 @@ class _Relay:
 
     def pytest_configure(self, config: pytest.Config) -> None:
         self._plugin().pytest_configure(config)
+        # --tb=no, which belongs to the terminal reporter left out: without it, pytest renders
+        # each failure's traceback with its source (tens of ms each) for nobody to read
+        config.option.tbstyle = "no"
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         self._plugin().pytest_generate_tests(metafunc)
