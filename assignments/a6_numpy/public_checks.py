@@ -7,6 +7,8 @@ call goes through the probe ``call_watched``, which hands the student copies of 
 and reports what the call changed in place and which overflow warnings NumPy raised.
 """
 
+import re
+
 import numpy as np
 import torch
 
@@ -65,14 +67,26 @@ def tolerances(dtype):
 
 def watched(subject, name, *args):
     """Call ``name(*args)`` on copies of the arguments; return the probe's report (value, the
-    positions of the arguments changed in place, NumPy's warnings). An error the code raises
-    fails the check with the arguments' shapes and the exercise's hint."""
-    outcome = subject.run("call_watched", name, *args)
+    positions of the arguments changed in place, NumPy's warnings)."""
+    return unwrap(subject.run("call_watched", name, *args), name, args)
+
+
+def unwrap(outcome, name, args):
+    """The outcome's value. An error the student's ``name`` raised fails the check with the
+    arguments' shapes and the exercise's hint; a stub of another exercise that it called, with
+    which one."""
     error = outcome.error
-    if error is not None and not (error.is_a("ProbeError") or error.is_a("NotImplementedError")):
+    if error is not None and error.is_a("NotImplementedError"):
+        raised_in = [cell.split("#")[0] for cell in re.findall(r"cell ([\w#]+), line", error.traceback)]
+        if raised_in and raised_in[-1] != name:  # the stub of another exercise, called from here
+            fail(f"{name} calls {raised_in[-1]}, which is not implemented yet (its stub still "
+                 f"raises NotImplementedError()). Finish {raised_in[-1]} first, or compute "
+                 f"without it.")
+    elif error is not None and not error.is_a("ProbeError"):
+        parameters = PARAMETERS[name]
         described = ", ".join(f"{p} of shape {a.shape}" if isinstance(a, np.ndarray) else f"{p} = {a!r}"
-                              for p, a in zip(PARAMETERS[name], args, strict=True))
-        fail(f"{name}({', '.join(PARAMETERS[name])}) with {described} raised {error.types[0]}: "
+                              for p, a in zip(parameters, args[:len(parameters)], strict=True))
+        fail(f"{name}({', '.join(parameters)}) with {described} raised {error.types[0]}: "
              f"{error.message}. {ERROR_HINTS[name]}" + (f"\n{error.traceback}" if error.traceback else ""))
     return outcome.unwrap()
 
@@ -213,7 +227,7 @@ def separable_problem(n, d, *, seed):
 def test_gd_step_decreases_the_loss(student, reference):
     X, y = separable_problem(40, 3, seed=622)
     w, b, lr, steps = np.zeros(3), 0.0, 0.5, 60
-    got = student.run("descend", X, y, w, b, lr, steps).unwrap()
+    got = unwrap(student.run("descend", X, y, w, b, lr, steps), "gd_step", (X, y, w, b, lr))
     want = reference.run("descend", X, y, w, b, lr, steps).unwrap()
     losses = got["losses"]
     what = f"{steps} steps of gd_step from w = 0, b = 0 (lr = {lr}, X of shape {X.shape})"
