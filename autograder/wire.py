@@ -80,8 +80,9 @@ def _encode(value: Any, depth: int) -> Any:
     if isinstance(value, (np.floating, np.integer, np.bool_)):
         return _encode(value.item(), depth)
     if isinstance(value, np.ndarray):
-        # ascontiguousarray makes a 0-d array 1-d: reshape keeps the shape of np.array(0.5)
-        contiguous = np.ascontiguousarray(value).reshape(value.shape)
+        # a C-ordered plain copy of the data: unlike np.ascontiguousarray it keeps a 0-d array
+        # 0-d, and it reads the shape from the data, not from a subclass's .shape
+        contiguous = np.array(value, order="C")
         return {"__ndarray__": _encode(torch.from_numpy(contiguous), depth + 1)}
     if isinstance(value, (list, tuple)):
         items = [_encode(v, depth + 1) for v in value]

@@ -37,6 +37,11 @@ def test_numpy_arrays_and_scalars_round_trip_with_their_shape_and_value():
         back = wire.roundtrip(array)
         assert type(back) is np.ndarray and back.shape == array.shape and back.dtype == array.dtype
         assert np.array_equal(back, array)
+    class Liar(np.ndarray):  # an array subclass that lies about its shape
+        shape = property(lambda self: (99,))
+
+    back = wire.roundtrip(np.arange(3.0).view(Liar))
+    assert type(back) is np.ndarray and back.shape == (3,) and back.tolist() == [0.0, 1.0, 2.0]
     # np.float64 is a float whose repr (NumPy 2) is "np.float64(nan)", not a float literal
     assert math.isnan(wire.roundtrip(np.float64("nan")))
     assert wire.roundtrip([np.float64("inf"), np.float64(-np.inf)]) == [math.inf, -math.inf]
