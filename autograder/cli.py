@@ -434,7 +434,7 @@ def checks_table(result: Audit) -> Table:
 @devices_option
 @click.pass_context
 def demo(ctx: click.Context, out_root: Path, devices: tuple[str, ...]) -> None:
-    """Create the demo class (12 students, five assignments) in nbgrader's layout and grade it."""
+    """Create the demo class (12 students, every assignment) in nbgrader's layout and grade it."""
     from autograder.demo import make_class
 
     obj: Context = ctx.obj

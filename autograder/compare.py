@@ -2,7 +2,8 @@
 
 Values are compared in float64 with tolerances chosen from the dtype the reference returned, so
 correct code written another way (other op order, float64 inside) passes, and messages say what
-differed, where, by how much, on which input, and what to try.
+differed, where, by how much, on which input, and what to try. Exercises on NumPy arrays compare
+the same way: when the reference returned an ``np.ndarray``, the student must return one too.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import torch
 
 from autograder.subjects import Outcome
@@ -39,9 +41,14 @@ def expect(condition: bool, message: str) -> None:
 
 
 def kind(value: Any) -> str:
-    """Describe ``value`` briefly: ``tensor (4, 10) float32 on cpu``, ``float``, ``None``."""
+    """Describe ``value`` briefly: ``tensor (4, 10) float32 on cpu``, ``np.ndarray (4,) float64``,
+    ``float``, ``None``."""
     if isinstance(value, torch.Tensor):
         return f"tensor {tuple(value.shape)} {str(value.dtype).removeprefix('torch.')} on {value.device.type}"
+    if isinstance(value, np.ndarray):
+        return f"np.ndarray {tuple(value.shape)} {value.dtype}"
+    if isinstance(value, np.generic):
+        return f"np.{type(value).__name__}"
     if isinstance(value, Opaque):
         return f"a {value.type_name} object"
     if value is None:
@@ -50,22 +57,38 @@ def kind(value: Any) -> str:
 
 
 def show(value: Any, limit: int = 12) -> str:
-    """Render a value for a message: small tensors in full, large ones summarised."""
+    """Render a value for a message: small tensors and arrays in full, large ones summarised."""
+    if isinstance(value, np.ndarray):
+        numbers = _from_numpy(value)
+        return kind(value) if numbers is None else _show_numbers(numbers, kind(value), limit)
     if isinstance(value, torch.Tensor):
-        if value.numel() <= limit:
-            numbers = value.detach().cpu()
-            if numbers.is_floating_point():
-                numbers = numbers.double()
-            return f"{_fmt(numbers.tolist())} ({kind(value)})"
-        flat = value.detach().cpu().double().flatten()
-        finite = flat[torch.isfinite(flat)]
-        span = f"min {finite.min():.4g}, max {finite.max():.4g}" if finite.numel() else "no finite values"
-        return f"{kind(value)}, {span}"
+        return _show_numbers(value, kind(value), limit)
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, (list, tuple)) and len(value) > limit:
         return f"{type(value).__name__} of {len(value)} items"
     return repr(value)
+
+
+def _show_numbers(value: torch.Tensor, label: str, limit: int) -> str:
+    if value.numel() <= limit:
+        numbers = value.detach().cpu()
+        if numbers.is_floating_point():
+            numbers = numbers.double()
+        return f"{_fmt(numbers.tolist())} ({label})"
+    flat = value.detach().cpu().double().flatten()
+    finite = flat[torch.isfinite(flat)]
+    span = f"min {finite.min():.4g}, max {finite.max():.4g}" if finite.numel() else "no finite values"
+    return f"{label}, {span}"
+
+
+def _from_numpy(array: np.ndarray) -> torch.Tensor | None:
+    """``array`` as a tensor of the same dtype and shape, or None when torch has no such dtype
+    (object, strings, float128)."""
+    try:
+        return torch.from_numpy(np.array(array))  # a copy: writable, native byte order
+    except (TypeError, ValueError):
+        return None
 
 
 def _fmt(value: Any) -> str:
@@ -104,12 +127,21 @@ def assert_close(
         for i, (g, w) in enumerate(zip(got, want, strict=True)):
             assert_close(g, w, what=f"{what}[{i}]", hint=hint, inputs=inputs, rtol=rtol, atol=atol)
         return
-    want_t = _as_tensor(want)
-    if want_t is None:
-        raise TypeError(f"assert_close cannot compare a reference value of type {kind(want)}")
-    got_t = _as_tensor(got)
+    if isinstance(want, np.ndarray):
+        want_t = _from_numpy(want)
+        if want_t is None:
+            raise TypeError(f"assert_close cannot compare a reference array of dtype {want.dtype}")
+        got_t: torch.Tensor | None = _array_from_student(got, want, what=what, suffix=suffix)
+    else:
+        want_t = _as_tensor(want)
+        if want_t is None:
+            raise TypeError(f"assert_close cannot compare a reference value of type {kind(want)}")
+        got_t = _as_tensor(got)
     if got_t is None:
-        fail(f"{what}: returned {kind(got)}, expected {kind(want)}.{suffix}"
+        switch = (" This exercise works on torch tensors: return a torch.Tensor (torch operations "
+                  "on the inputs, not NumPy)." if isinstance(got, np.ndarray)
+                  and isinstance(want, torch.Tensor) else "")
+        fail(f"{what}: returned {kind(got)}, expected {kind(want)}.{switch}{suffix}"
              + (" Did you forget a return statement?" if got is None else ""))
         return
     if isinstance(want, torch.Tensor) and isinstance(got, torch.Tensor):
@@ -146,6 +178,30 @@ def assert_close(
         detail += f"; {nan_count} NaN where a number was expected"
     dtype = str(want_t.dtype).removeprefix("torch.")
     fail(f"{what}: {detail}; shape {tuple(w.shape)}, {dtype}.{suffix}")
+
+
+def _array_from_student(got: Any, want: np.ndarray, *, what: str, suffix: str) -> torch.Tensor:
+    """The student's answer to an exercise on NumPy arrays, as a tensor to compare; fail unless
+    it is an ndarray of numbers."""
+    expected = f"expected an np.ndarray of shape {tuple(want.shape)} ({want.dtype})"
+    if isinstance(got, torch.Tensor):
+        raise CheckFailed(
+            f"{what}: returned a torch.Tensor ({kind(got)}), {expected}. This exercise works on "
+            "NumPy arrays: compute with NumPy (np.exp, @, .sum()) and return an np.ndarray, not a "
+            f"tensor.{suffix}")
+    if isinstance(got, (list, tuple)):
+        raise CheckFailed(
+            f"{what}: returned a {type(got).__name__} of {len(got)} items, {expected}. Compute "
+            f"with NumPy operations on the input arrays (np.asarray turns a list into an "
+            f"array).{suffix}")
+    if not isinstance(got, np.ndarray):
+        raise CheckFailed(f"{what}: returned {kind(got)}, {expected}.{suffix}"
+                          + (" Did you forget a return statement?" if got is None else ""))
+    got_t = _from_numpy(got)
+    if got_t is None:
+        raise CheckFailed(f"{what}: returned an np.ndarray of dtype {got.dtype}, {expected}: an "
+                          f"array of numbers.{suffix}")
+    return got_t
 
 
 def assert_equal(got: Any, want: Any, *, what: str, hint: str = "",

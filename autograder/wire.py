@@ -62,8 +62,8 @@ def _encode(value: Any, depth: int) -> Any:
         return value
     if isinstance(value, int):
         return value if abs(value) < 2**63 else {"__float__": repr(float(value))}
-    if isinstance(value, float):
-        return value if math.isfinite(value) else {"__float__": repr(value)}
+    if isinstance(value, float):  # np.float64 too: repr(float(...)), not "np.float64(nan)"
+        return value if math.isfinite(value) else {"__float__": repr(float(value))}
     if isinstance(value, torch.Tensor):
         with torch._C.DisableTorchFunctionSubclass():
             device = torch.Tensor.device.__get__(value).type
@@ -80,7 +80,10 @@ def _encode(value: Any, depth: int) -> Any:
     if isinstance(value, (np.floating, np.integer, np.bool_)):
         return _encode(value.item(), depth)
     if isinstance(value, np.ndarray):
-        return {"__ndarray__": _encode(torch.from_numpy(np.ascontiguousarray(value)), depth + 1)}
+        # a C-ordered plain copy of the data: unlike np.ascontiguousarray it keeps a 0-d array
+        # 0-d, and it reads the shape from the data, not from a subclass's .shape
+        contiguous = np.array(value, order="C")
+        return {"__ndarray__": _encode(torch.from_numpy(contiguous), depth + 1)}
     if isinstance(value, (list, tuple)):
         items = [_encode(v, depth + 1) for v in value]
         return items if isinstance(value, list) else {"__tuple__": items}

@@ -42,6 +42,21 @@ def test_every_assignment_passes_its_audit(name):
     assert all(use.failed_by or use.cuda_only for use in result.checks)
 
 
+def test_a_constant_answer_keeps_the_dtype_and_shape_of_a_numpy_array():
+    import copy
+
+    import numpy as np
+    import torch
+
+    from autograder.audit import _CONSTANT_HELPERS
+
+    namespace = {"_copy": copy, "_np": np, "_torch": torch}
+    exec(_CONSTANT_HELPERS.format(value=1), namespace)
+    array, number = namespace["_constant"]((np.zeros((2, 3), dtype=np.float32), 0.25))
+    assert type(array) is np.ndarray and array.dtype == np.float32 and array.shape == (2, 3)
+    assert (array == 1).all() and number == 1.0
+
+
 # --- the audit's own checks, on a tiny assignment -------------------------------------------
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import nbformat
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import ASSIGNMENT_NAMES, ASSIGNMENTS, SOLUTIONS
@@ -16,6 +17,22 @@ from autograder.course import nbgrader_meta
 def test_assignments_are_up_to_date():
     result = CliRunner().invoke(cli, ["--solutions", str(SOLUTIONS), "build", "--check"])
     assert result.exit_code == 0, f"assignments/ is stale; run `grade build`:\n{result.output}"
+
+
+def test_recorded_numpy_answers_are_compared_by_value():
+    from autograder import wire
+    from autograder.build import _same_answers
+
+    def recording(value):
+        outcome = {"value": value, "torch_calls": [], "error": None}
+        return json.dumps({"assignment": {"name": "a"},
+                           "records": {"test_x[]#0": wire.encode(outcome).decode()}})
+
+    answer = np.linspace(0.1, 0.9, 5)
+    assert _same_answers(recording((answer, 0.5)), recording((answer + 1e-12, 0.5)))
+    assert not _same_answers(recording((answer, 0.5)), recording((answer + 1e-3, 0.5)))
+    assert not _same_answers(recording(answer), recording(answer.astype(np.float32)))
+    assert not _same_answers(recording(answer), recording(answer.tolist()))
 
 
 @pytest.mark.parametrize("name", ASSIGNMENT_NAMES)

@@ -31,6 +31,22 @@ def test_plain_containers_and_special_floats_round_trip():
     assert math.isnan(wire.roundtrip(math.nan))
 
 
+def test_numpy_arrays_and_scalars_round_trip_with_their_shape_and_value():
+    for array in (np.arange(6.0).reshape(2, 3), np.array(0.5), np.zeros((0, 2), np.float32),
+                  np.arange(8)[::2]):
+        back = wire.roundtrip(array)
+        assert type(back) is np.ndarray and back.shape == array.shape and back.dtype == array.dtype
+        assert np.array_equal(back, array)
+    class Liar(np.ndarray):  # an array subclass that lies about its shape
+        shape = property(lambda self: (99,))
+
+    back = wire.roundtrip(np.arange(3.0).view(Liar))
+    assert type(back) is np.ndarray and back.shape == (3,) and back.tolist() == [0.0, 1.0, 2.0]
+    # np.float64 is a float whose repr (NumPy 2) is "np.float64(nan)", not a float literal
+    assert math.isnan(wire.roundtrip(np.float64("nan")))
+    assert wire.roundtrip([np.float64("inf"), np.float64(-np.inf)]) == [math.inf, -math.inf]
+
+
 def test_tensor_subclass_comes_back_as_a_plain_tensor():
     class Liar(torch.Tensor):
         @classmethod
