@@ -95,8 +95,16 @@ class CheckPlugin:
     kinds: frozenset[str] | None = None  # kinds of check to run (default: all)
     hints: str = DEFAULT_HINTS
     author: bool = False  # messages for the checks' author (grade build), not for a student
+    # why the student's sandbox cannot use the GPU that this process sees (its cuda checks are
+    # then skipped with that reason: the machine's problem must never cost a student points)
+    cuda_unreachable: str | None = None
     runs: list[CheckRun] = field(default_factory=list)
     locations: dict[str, tuple[str, int]] = field(default_factory=dict)  # group -> file, line
+
+    @property
+    def shape(self) -> tuple[Any, ...]:
+        """What decides which checks are collected, and how (a session is kept per shape)."""
+        return (self.devices, self.only, self.kinds, self.cuda_unreachable)
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "points(n): points a check is worth")
@@ -107,6 +115,9 @@ class CheckPlugin:
         if "device" not in metafunc.fixturenames:
             return
         reason = cuda_skip_reason(self.devices)
+        if reason is None and self.cuda_unreachable:
+            reason = ("not run: the grading sandbox could not use this machine's GPU "
+                      f"({self.cuda_unreachable}); your cpu checks decide your points")
         params = [pytest.param("cpu", id="cpu")]
         params.append(pytest.param("cuda", id="cuda", marks=pytest.mark.skip(reason=reason))
                       if reason else pytest.param("cuda", id="cuda"))
@@ -239,8 +250,8 @@ class CheckSession:
     plugin, each fixture set up and torn down as in a session of its own. The thread only runs
     checks: the caller's thread starts and stops the sandboxes, and waits for each run.
 
-    What shapes collection (the plugin's ``devices``, ``only`` and ``kinds``) is fixed by the
-    first plugin; a later one must agree. Use from one thread.
+    What shapes collection (the plugin's :attr:`~CheckPlugin.shape`) is fixed by the first
+    plugin; a later one must agree. Use from one thread.
     """
 
     def __init__(self, files: list[Path]) -> None:
@@ -258,7 +269,7 @@ class CheckSession:
 
     def run(self, plugin: CheckPlugin) -> list[CheckRun]:
         """Run every check with ``plugin``; return its check runs in order."""
-        shape = (plugin.devices, plugin.only, plugin.kinds)
+        shape = plugin.shape
         if self._thread is None:
             self._start(plugin, shape)
         elif shape != self._shape:
@@ -330,7 +341,7 @@ def run_in_session(files: list[Path], plugin: CheckPlugin) -> list[CheckRun]:
     One session is kept per process: another key ends it. Use from one thread.
     """
     key = (tuple(str(f.resolve()) for f in files), tuple(_digest(f) for f in files),
-           plugin.devices, plugin.only, plugin.kinds)
+           plugin.shape)
     session = _SHARED.get(key)
     if session is None:
         for old in _SHARED.values():

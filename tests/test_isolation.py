@@ -215,3 +215,37 @@ def test_scratch_is_bounded_and_the_student_is_told(tmp_path, namespaces):
     others = [c for c in fill_result.checks if c.exercise == "softmax_backward" and not c.skipped]
     assert all(c.passed for c in others), "the other exercise is graded as usual"
     assert normal_result.points == normal_result.max_points == 20
+
+
+def test_a_gpu_the_sandbox_cannot_use_costs_no_points(tmp_path, monkeypatch):
+    """The grader sees a GPU, but the confined worker cannot use it (a protection keeps the
+    device out, as a lent GPU machine showed): the cuda checks are skipped with the reason and
+    the cpu checks decide, so correct code keeps full marks and wrong code still loses points.
+
+    Played here by hiding the GPU from the worker alone; on a machine without one the grader is
+    told it has one.
+    """
+    import torch
+
+    from autograder import plugin
+    from autograder.grading.scoring import grade_submission
+
+    torch.cuda.is_available()  # this process keeps what it saw: only the worker loses the GPU
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    real = plugin.cuda_skip_reason
+    monkeypatch.setattr(plugin, "cuda_skip_reason",
+                        lambda devices: None if "cuda" in devices else real(devices))
+    config = GradeConfig(devices=("cpu", "cuda"))
+    results = {}
+    for name, source in (("right", CORRECT), ("wrong", CORRECT.replace("dim, keepdim", "0, keepdim"))):
+        path = tmp_path / f"{name}.py"
+        path.write_text(source)
+        results[name] = grade_submission(Submission(name, path), assignment=A2, config=config)
+    right, wrong = results["right"], results["wrong"]
+    assert right.status == "graded" and right.points == right.max_points == A2.max_points
+    cuda = [c for c in right.checks if c.device == "cuda"]
+    assert cuda and all(c.skipped and c.points == 0 for c in cuda)
+    assert all("could not use this machine's GPU" in c.message for c in cuda), cuda[0].message
+    assert any(p.startswith("cuda checks not run: the sandbox could not use the GPU")
+               for p in right.protections)
+    assert 0 < wrong.points < wrong.max_points

@@ -81,10 +81,13 @@ def grade_submission(submission: Submission, *, assignment: Assignment, config: 
                  deny=(assignment.directory.parent,), probes=probes) as sandbox:
         sandbox.start()
         result.protections.extend(sandbox.confinement)
+        if sandbox.cuda_problem:
+            result.protections.append(f"cuda checks not run: the sandbox could not use the GPU "
+                                      f"({sandbox.cuda_problem})")
         plugin = CheckPlugin(student=SandboxSubject(sandbox, names=extraction.names),
                              reference=reference,
                              devices=config.devices, problems=dict(extraction.problems),
-                             hints=assignment.hints)
+                             hints=assignment.hints, cuda_unreachable=sandbox.cuda_problem)
         runs = run_in_session(check_files(assignment, include_hidden=config.include_hidden), plugin)
         cell_errors = {
             exercise: _cell_error_text(cell_id, err)

@@ -114,6 +114,7 @@ class Worker:
     pumps: list[threading.Thread] = field(default_factory=list)
     confinement: list[str] = field(default_factory=list)  # what the worker says is in force
     scratch_capped: bool = False  # it mounted a size-limited tmpfs on its scratch directory
+    cuda_problem: str | None = None  # a CUDA run whose confined worker cannot use the GPU: why
 
     @property
     def pid(self) -> int:
@@ -145,15 +146,24 @@ class Worker:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
+LOADER_VARIABLES = ("LD_LIBRARY_PATH",)
+"""Kept from the grader's environment: where the machine's CUDA driver (``libcuda.so``) may be
+found. The loader reads it once, when a process starts, so the fork server needs it too: its
+children initialise CUDA after the fork and can no longer learn a library path."""
+
+
 def base_env() -> dict[str, str]:
-    """The variables every worker and the fork server get; nothing of the grader's own."""
+    """The variables every worker and the fork server get; of the grader's own, only the
+    library path (:data:`LOADER_VARIABLES`)."""
     return {
         "PATH": "/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "OMP_NUM_THREADS": "1",  # read when torch loads: also keeps the fork server one thread
         "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",  # numpy's BLAS: read before OMP_NUM_THREADS
         "MPLBACKEND": "Agg",
         "PYTHONDONTWRITEBYTECODE": "1",
+        **{name: os.environ[name] for name in LOADER_VARIABLES if os.environ.get(name)},
     }
 
 
@@ -362,6 +372,8 @@ class Launcher:
             raise ChannelBroken(f"{exc}; its error output ends with: {self._stderr_tail()}") from None
         worker.confinement = [str(n) for n in ready.get("confinement", [])][:10]
         worker.scratch_capped = ready.get("scratch_capped") is True
+        problem = ready.get("cuda_problem")
+        worker.cuda_problem = str(problem)[:600] if problem else None
         return worker
 
     def _stderr_tail(self) -> str:

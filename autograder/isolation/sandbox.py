@@ -87,6 +87,7 @@ class Sandbox:
         # the assignment's probes.py ({"filename", "source"}): trusted, loaded before the cells
         self._start_message = {"cells": cells, "confine": confine, "probes": probes or {}}
         self.confinement: list[str] = []
+        self.cuda_problem: str | None = None  # set on a CUDA run whose worker cannot reach the GPU
         self.cell_errors: dict[str, dict[str, Any]] = {}
         self.started_at = time.monotonic()
         self.starts = 0
@@ -113,6 +114,7 @@ class Sandbox:
         worker = self._worker = self.launcher.start(self._start_message)
         if self.starts == 1:
             self.confinement = list(worker.confinement)
+            self.cuda_problem = worker.cuda_problem if self.uses_cuda else None
             if worker.cgroup is not None:
                 self.confinement.extend(worker.cgroup.describe())
             elif self.launcher.nproc is not None:

@@ -87,6 +87,33 @@ def confine_self(spec: dict[str, Any]) -> tuple[list[str], bool]:
     return notes, capped
 
 
+GPU_DEVICES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/nvidia-uvm")
+
+
+def cuda_problem() -> str | None:
+    """Why this confined process cannot use CUDA, or None when it can.
+
+    Asked after confinement and before any student code, so the answer is the machine's word,
+    not the student's: it names torch's own complaint and each GPU device file that cannot be
+    opened, which tells an instructor which protection keeps the GPU out.
+    """
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if torch.cuda.is_available():
+            return None
+    said = [str(w.message).split(" (Triggered internally")[0].strip() for w in caught]
+    for path in GPU_DEVICES:
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CLOEXEC))
+        except OSError as exc:
+            said.append(f"{path}: {exc.strerror}")
+    return "; ".join(s for s in said if s) or "torch.cuda.is_available() is False"
+
+
 def main(argv: list[str]) -> int:
     """Cold start: ``python -I -m autograder.isolation.worker SPEC READ_FD WRITE_FD``."""
     try:
@@ -118,9 +145,10 @@ def serve(read_fd: int, write_fd: int) -> int:
     course_probes = init.get("probes") or {}
     probes = load_probes(str(course_probes.get("source", "")),
                          str(course_probes.get("filename", "probes.py")))
+    gpu = cuda_problem() if spec.get("cuda") else None
     # ready, before any student code: a worker that dies earlier is the machine's fault
     write_frame(write_fd, json.dumps({"ready": True, "confinement": confinement,
-                                      "scratch_capped": capped}).encode("utf-8"))
+                                      "scratch_capped": capped, "cuda_problem": gpu}).encode("utf-8"))
     namespace, statuses = exec_cells(init["cells"])
     sys.stdout.flush()
     write_frame(write_fd, json.dumps({"cells": statuses}).encode("utf-8"))

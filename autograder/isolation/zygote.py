@@ -81,6 +81,18 @@ def _threads() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
+def _thread_names() -> str:
+    """This process's threads by name (e.g. ``python3, cuda-EvtHandlr``): which one is extra."""
+    names = []
+    for task in sorted(os.listdir("/proc/self/task")):
+        try:
+            with open(f"/proc/self/task/{task}/comm", encoding="utf-8") as handle:
+                names.append(handle.read().strip())
+        except OSError:
+            names.append(f"task {task}")
+    return ", ".join(names)
+
+
 # --- the zygote process ---------------------------------------------------------------------
 
 class _Server:
@@ -304,7 +316,8 @@ def serve(control: socket.socket, preload: list[str]) -> int:
     threads = _threads()
     if threads != 1:
         control.send(json.dumps({"ready": False, "error": f"{threads} threads after importing "
-                                 "torch (is OMP_NUM_THREADS=1 set?)"}).encode("utf-8"))
+                                 f"torch ({_thread_names()}; is OMP_NUM_THREADS=1 set?)"
+                                 }).encode("utf-8"))
         return 1
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # the wakeup fd needs a handler
