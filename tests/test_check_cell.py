@@ -61,7 +61,9 @@ def test_check_returns_the_points_as_a_float(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "__main__", main)
     value = notebook.check("bce", directory=A1)
     assert isinstance(value, float) and value == 4.0
-    assert "all 3 checks passed" in capsys.readouterr().out
+    # three public checks of bce, each on cpu, and on cuda too where the kernel has a GPU
+    ran = 6 if torch.cuda.is_available() else 3
+    assert f"all {ran} checks passed" in capsys.readouterr().out
 
 
 def test_missing_recording_says_where_to_open_the_notebook(tmp_path):

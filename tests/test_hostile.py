@@ -70,7 +70,8 @@ ONE_D = "z.dim() == 1"
 MARK = f"987.{random.randrange(10**5, 10**6)}"
 SECRET = f"grader-secret-{random.randrange(10**9, 10**10)}"
 SCRUBBED_ENV = {"PATH", "HOME", "TMPDIR", "LANG", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MPLBACKEND",
-                "PYTHONDONTWRITEBYTECODE", "CUDA_VISIBLE_DEVICES"}
+                "OPENBLAS_NUM_THREADS", "PYTHONDONTWRITEBYTECODE", "CUDA_VISIBLE_DEVICES",
+                "LD_LIBRARY_PATH"}  # the last only where the grader has one (the CUDA driver's)
 LIBRARY_ENV = {"KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK"}  # set by scikit-learn in the setup cell
 # zeros pass these two checks of form, whose points are withheld because the values are wrong
 WRONG_PASSES = {"softmax_keeps_dtype_and_device", "softmax_is_your_own"}

@@ -1,0 +1,47 @@
+"""Which protection, if any, keeps a sandboxed worker from the GPU (a step of .ci/gpu).
+
+Starts a CUDA worker with each combination of the two protections that can be switched off
+(the mount and network namespaces, Landlock) and prints what each worker said about CUDA. The
+last line is the verdict. Exit status 0 when the full sandbox can use the GPU.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+
+from autograder.isolation.config import SandboxConfig
+from autograder.isolation.sandbox import Sandbox
+
+CELLS = [{"id": "setup", "source": "import torch"}]
+
+
+def problem(config: SandboxConfig) -> str | None:
+    with Sandbox(CELLS, config=config, uses_cuda=True) as box:
+        box.start()
+        return box.cuda_problem
+
+
+def main() -> int:
+    base = SandboxConfig(startup_timeout_s=120.0)
+    said = {}
+    for namespaces in (True, False):
+        for landlock in (True, False):
+            for warm in (True, False):
+                label = (f"namespaces {'on' if namespaces else 'off'}, Landlock "
+                         f"{'on' if landlock else 'off'}, {'warm' if warm else 'cold'} start")
+                try:
+                    said[label] = problem(replace(base, namespaces=namespaces, landlock=landlock,
+                                                  warm=warm)) or "ok"
+                except Exception as exc:  # noqa: BLE001 - a start that fails is an answer too
+                    said[label] = f"the worker did not start: {exc}"
+                print(f"{label}: {said[label]}", flush=True)
+    full = said["namespaces on, Landlock on, cold start"]
+    blockers = [label for label, answer in said.items() if answer == "ok"]
+    print("verdict: the full sandbox can use the GPU" if full == "ok" else
+          f"verdict: the full sandbox cannot use the GPU; it can with: {'; '.join(blockers) or 'none'}")
+    return 0 if full == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
