@@ -14,6 +14,30 @@ import pytest
 
 from autograder.course import available, load_assignment
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse ``--dist loadgroup`` where it would silently split the groups.
+
+    pytest-xdist keeps an ``xdist_group`` on one worker by rewriting each test's id; pytest 9.2
+    no longer reads the attribute xdist 3.8 writes. The groups were split without a word: a
+    group's module fixtures (the nbgrader semester, the hostile batch, the Dask cluster) were
+    built on both workers, and tests meant to run apart (one fork server, killed on purpose) ran
+    side by side. constraints.txt pins a pair that works.
+    """
+    if config.getoption("dist", "no") != "loadgroup":
+        return
+    from importlib.metadata import version
+
+    def release(name: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in version(name).split(".")[:3] if part.isdigit())
+
+    if release("pytest") >= (9, 2) and release("pytest-xdist") <= (3, 8, 0):
+        raise pytest.UsageError(
+            f"pytest {version('pytest')} with pytest-xdist {version('pytest-xdist')} ignores "
+            "xdist_group under --dist loadgroup; install the versions in constraints.txt "
+            "(make setup)")
+
+
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
 ASSIGNMENTS = ROOT / "assignments"
