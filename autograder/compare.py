@@ -113,6 +113,18 @@ def _as_tensor(got: Any) -> torch.Tensor | None:
     return None
 
 
+def _as_number(got: Any) -> torch.Tensor | None:
+    """A single number however NumPy spells it (``np.float32(2.0)``, a 0-d array), as a 0-d
+    tensor; None for anything else. NumPy code makes these where Python would make a float."""
+    if isinstance(got, (bool, np.bool_)):
+        return None
+    if isinstance(got, (int, float, np.integer, np.floating)):
+        return torch.tensor(float(got), dtype=torch.float64)
+    if isinstance(got, np.ndarray) and got.shape == ():
+        return _from_numpy(got)
+    return None
+
+
 def assert_close(
     got: Any, want: Any, *, what: str, hint: str = "", inputs: dict[str, Any] | None = None,
     rtol: float | None = None, atol: float | None = None,
@@ -133,10 +145,11 @@ def assert_close(
             raise TypeError(f"assert_close cannot compare a reference array of dtype {want.dtype}")
         got_t: torch.Tensor | None = _array_from_student(got, want, what=what, suffix=suffix)
     else:
-        want_t = _as_tensor(want)
+        want_t = _as_tensor(want) if isinstance(want, torch.Tensor) else _as_number(want)
         if want_t is None:
             raise TypeError(f"assert_close cannot compare a reference value of type {kind(want)}")
-        got_t = _as_tensor(got)
+        # a number may come back as any kind of number; a tensor must come back as a tensor
+        got_t = _as_tensor(got) if isinstance(want, torch.Tensor) else _as_number(got)
     if got_t is None:
         switch = (" This exercise works on torch tensors: return a torch.Tensor (torch operations "
                   "on the inputs, not NumPy)." if isinstance(got, np.ndarray)
@@ -189,6 +202,10 @@ def _array_from_student(got: Any, want: np.ndarray, *, what: str, suffix: str) -
             f"{what}: returned a torch.Tensor ({kind(got)}), {expected}. This exercise works on "
             "NumPy arrays: compute with NumPy (np.exp, @, .sum()) and return an np.ndarray, not a "
             f"tensor.{suffix}")
+    if want.shape == () and not isinstance(got, np.ndarray):
+        number = _as_number(got)  # a 0-d array and a NumPy or Python number are the same answer
+        if number is not None:
+            return number
     if isinstance(got, (list, tuple)):
         raise CheckFailed(
             f"{what}: returned a {type(got).__name__} of {len(got)} items, {expected}. Compute "
@@ -206,10 +223,20 @@ def _array_from_student(got: Any, want: np.ndarray, *, what: str, suffix: str) -
 
 def assert_equal(got: Any, want: Any, *, what: str, hint: str = "",
                  inputs: dict[str, Any] | None = None) -> None:
-    """Fail unless ``got == want`` for plain values (ints, strings, lists of them)."""
+    """Fail unless ``got == want`` for plain values (ints, strings, lists of them) or arrays."""
     if isinstance(got, torch.Tensor) and got.numel() == 1 and not isinstance(want, torch.Tensor):
         got = got.item()
-    same = got == want and (isinstance(got, bool) == isinstance(want, bool))
+    if isinstance(got, np.ndarray) and got.size == 1 and not isinstance(want, np.ndarray):
+        got = got.item()
+    got, want = (v.item() if isinstance(v, np.generic) else v for v in (got, want))
+    if isinstance(want, np.ndarray):
+        same = (isinstance(got, np.ndarray) and got.shape == want.shape
+                and bool(np.array_equal(got, want)))
+    else:
+        try:
+            same = bool(got == want) and (isinstance(got, bool) == isinstance(want, bool))
+        except (ValueError, TypeError, RuntimeError):  # an array of many values is not one value
+            same = False
     if not same:
         fail(f"{what}: got {show(got)}, expected {show(want)}."
              + _inputs_text(inputs) + (f" {hint}" if hint else ""))

@@ -80,10 +80,17 @@ def _encode(value: Any, depth: int) -> Any:
     if isinstance(value, (np.floating, np.integer, np.bool_)):
         return _encode(value.item(), depth)
     if isinstance(value, np.ndarray):
-        # a C-ordered plain copy of the data: unlike np.ascontiguousarray it keeps a 0-d array
-        # 0-d, and it reads the shape from the data, not from a subclass's .shape
-        contiguous = np.array(value, order="C")
-        return {"__ndarray__": _encode(torch.from_numpy(contiguous), depth + 1)}
+        unsupported = {"__opaque__": f"np.ndarray of dtype {value.dtype}"}
+        if value.dtype.kind not in "biufc":  # objects, strings, dates: not numbers
+            return unsupported
+        # a C-ordered plain copy of the data in native byte order: unlike np.ascontiguousarray
+        # it keeps a 0-d array 0-d, and it reads the shape from the data, not from a subclass's
+        try:
+            contiguous = np.array(value, order="C", dtype=value.dtype.newbyteorder("="))
+            encoded = _encode(torch.from_numpy(contiguous), depth + 1)
+        except (TypeError, ValueError):
+            return unsupported
+        return unsupported if "__opaque__" in encoded else {"__ndarray__": encoded}
     if isinstance(value, (list, tuple)):
         items = [_encode(v, depth + 1) for v in value]
         return items if isinstance(value, list) else {"__tuple__": items}

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from autograder import wire
-from autograder.compare import CheckFailed, assert_close, kind, show
+from autograder.compare import CheckFailed, assert_close, assert_equal, kind, show
 
 
 def grading(value):
@@ -107,3 +107,33 @@ def test_kind_and_show_describe_arrays():
     assert show(np.linspace(-2, 3, 40)) == "np.ndarray (40,) float64, min -2, max 3"
     assert show(np.array(["a"])) == "np.ndarray (1,) <U1"
     assert kind(torch.zeros(2)) == "tensor (2,) float32 on cpu"  # tensors as before
+
+
+@pytest.mark.parametrize("got", [np.array(0.25), np.float32(0.25), np.float64(0.25), 0.25],
+                         ids=["0-d array", "np.float32", "np.float64", "float"])
+@pytest.mark.parametrize("want", [np.array(0.25), np.float64(0.25), 0.25],
+                         ids=["0-d array", "np.float64", "float"])
+def test_a_number_may_come_back_as_any_kind_of_number(got, want):
+    """NumPy code returns np.float32, np.float64 or a 0-d array where Python returns a float:
+    all the same answer (a false negative otherwise), and a wrong value still fails."""
+    assert_close(got, want, what="db")
+    with pytest.raises(CheckFailed, match="expected 0.5, got 0.25"):
+        assert_close(got, want * 2, what="db")
+
+
+def test_a_tensor_exercise_still_wants_a_tensor_not_a_numpy_number():
+    with pytest.raises(CheckFailed, match="works on torch tensors"):
+        assert_close(np.array(0.5), torch.tensor(0.5), what="loss")
+    with pytest.raises(CheckFailed, match="returned bool"):
+        assert_close(True, 1.0, what="flag")
+
+
+def test_assert_equal_compares_arrays_instead_of_raising():
+    assert_equal(np.array([1, 2]), np.array([1, 2]), what="labels")
+    assert_equal(np.int64(3), 3, what="count")
+    assert_equal(np.array(3), 3, what="count")
+    for got in (np.array([1, 3]), np.array([[1, 2]]), [1, 2]):
+        with pytest.raises(CheckFailed, match="labels: got"):
+            assert_equal(got, np.array([1, 2]), what="labels")
+    with pytest.raises(CheckFailed, match="count: got"):
+        assert_equal(np.array([3, 3]), 3, what="count")

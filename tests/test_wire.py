@@ -83,3 +83,17 @@ def test_size_limit_is_enforced():
     data = wire.encode(torch.zeros(1000))
     with pytest.raises(wire.WireError, match="exceeds the limit"):
         wire.decode(data, max_bytes=100)
+
+
+def test_an_array_in_another_byte_order_arrives_with_its_values():
+    got = wire.roundtrip(np.array([1.0, 2.5], dtype=">f8"))
+    assert type(got) is np.ndarray and got.dtype == np.float64 and got.tolist() == [1.0, 2.5]
+
+
+@pytest.mark.parametrize("array", [np.array([1, 2], dtype=np.uint16), np.array(["a", "b"]),
+                                   np.array([None, 1], dtype=object)],
+                         ids=["uint16", "strings", "objects"])
+def test_an_array_the_wire_cannot_carry_arrives_as_opaque_naming_its_dtype(array):
+    """Never a crash while decoding (the student would read an internal error)."""
+    got = wire.roundtrip(array)
+    assert isinstance(got, wire.Opaque) and str(array.dtype) in got.type_name
