@@ -1,17 +1,38 @@
 """Which protection, if any, keeps a sandboxed worker from the GPU (a step of .ci/gpu).
 
 Starts a CUDA worker with each combination of the two protections that can be switched off
-(the mount and network namespaces, Landlock) and prints what each worker said about CUDA. The
-last line is the verdict. Exit status 0 when the full sandbox can use the GPU.
+(the mount and network namespaces, Landlock) and prints what each worker said about CUDA; then
+plain processes with one more layer each (the worker's environment, its rlimits, the capability
+drop), which the sandbox always applies. The last line is the verdict. Exit status 0 when the
+full sandbox can use the GPU.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from dataclasses import replace
 
 from autograder.isolation.config import SandboxConfig
+from autograder.isolation.launch import base_env
 from autograder.isolation.sandbox import Sandbox
+
+LAYERS = {
+    "environment only": "",
+    "rlimits only": """
+import resource
+for name, value in (("CORE", 0), ("CPU", 900), ("FSIZE", 64 << 20), ("NOFILE", 512)):
+    resource.setrlimit(getattr(resource, "RLIMIT_" + name), (value, value))
+""",
+    "capabilities dropped only": """
+from autograder.isolation import confine
+print(confine.drop_capabilities(), file=sys.stderr)
+""",
+}
+ASK = """
+from autograder.isolation.worker import cuda_problem
+print(cuda_problem() or "ok")
+"""
 
 CELLS = [{"id": "setup", "source": "import torch"}]
 
@@ -36,6 +57,13 @@ def main() -> int:
                 except Exception as exc:  # noqa: BLE001 - a start that fails is an answer too
                     said[label] = f"the worker did not start: {exc}"
                 print(f"{label}: {said[label]}", flush=True)
+    env = {**base_env(), "HOME": "/tmp", "TMPDIR": "/tmp"}
+    for label, layer in LAYERS.items():
+        done = subprocess.run([sys.executable, "-I", "-c", "import sys\n" + layer + ASK], env=env,
+                              capture_output=True, text=True, timeout=300)
+        said[label] = (done.stdout.strip().splitlines() or [f"exit {done.returncode}: "
+                                                             f"{done.stderr[-300:]}"])[-1]
+        print(f"{label}: {said[label]}", flush=True)
     full = said["namespaces on, Landlock on, cold start"]
     blockers = [label for label, answer in said.items() if answer == "ok"]
     print("verdict: the full sandbox can use the GPU" if full == "ok" else
