@@ -92,19 +92,22 @@ def picks(assignment: Assignment, students: dict[str, float] | None = None) -> d
     return chosen
 
 
-def covering(assignment: Assignment) -> dict[str, float]:
+def covering(assignment: Assignment, *, limit: int | None = None) -> dict[str, float]:
     """The fewest demo students (greedily) whose notebooks of ``assignment`` hold every pick the
     whole class makes, each exercise's reference, stub and drawn variants, plus the students
     whose notebook slips; name -> skill, in the class's order.
 
     For tests that pay seconds per notebook (nbgrader executes each): a student whose every pick
-    is also someone else's adds nothing to compare.
+    is also someone else's adds nothing to compare. With ``limit``, at most that many students
+    besides those who slip, each adding the most picks not yet covered: an assignment with many
+    exercises and variants can need the whole class to cover everything.
     """
     chosen = picks(assignment)
     wanted = {(exercise, pick) for row in chosen.values() for exercise, pick in row.items()}
     keep = {student for student, name in SLIPS if name == assignment.name}
     covered = {item for student in keep for item in chosen[student].items()}
-    while covered != wanted:
+    budget = len(keep) + limit if limit is not None else len(chosen)
+    while covered != wanted and len(keep) < budget:
         best = max(chosen, key=lambda student: len(set(chosen[student].items()) - covered))
         keep.add(best)
         covered |= set(chosen[best].items())

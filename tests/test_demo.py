@@ -34,3 +34,20 @@ def test_the_class_is_the_same_every_time(tmp_path):
     assert len(files) == len(STUDENTS) * len(ASSIGNMENT_NAMES)
     assert files == sorted(p.relative_to(second) for p in second.rglob("*.ipynb"))
     assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
+
+
+@pytest.mark.parametrize("name", ASSIGNMENT_NAMES)
+def test_a_limited_sample_keeps_the_slips_and_takes_the_richest_students_first(name):
+    assignment = load_assignment(name, SOLUTIONS)
+    everyone, full = picks(assignment), covering(assignment)
+    slips = {s for s, a in SLIPS if a == name}
+    for limit in (1, 3, 6):
+        sample = covering(assignment, limit=limit)
+        assert slips <= set(sample) and len(set(sample) - slips) <= limit
+        if len(full) <= len(slips) + limit:
+            assert sample == full  # the limit only matters where the whole cover does not fit
+    first = covering(assignment, limit=1)
+    covered_by_slips = {item for s in slips for item in everyone[s].items()}
+    gain = {s: len(set(everyone[s].items()) - covered_by_slips) for s in everyone}
+    extra = set(first) - slips
+    assert not extra or gain[extra.pop()] == max(gain.values())
