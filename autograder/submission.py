@@ -54,21 +54,124 @@ class Extraction:
         source = _MAGIC.sub(r"\1# \2", source)
         self.cells.append({"id": cell_id, "source": source})
         self.cell_exercises[cell_id] = exercises
-        for exercise in exercises:
-            self.names[exercise] = self.names.get(exercise, frozenset()) | attribute_names(source)
+
+    def name_attributes(self, assignment: Assignment) -> None:
+        """Fill :attr:`names`: for each exercise, the attributes its code names, found without
+        running it (see :func:`reachable_attributes`)."""
+        sources = [c["source"] for c in self.cells if c["id"] != SETUP_ID]
+        for exercise in assignment.exercises:
+            found = reachable_attributes(sources, exercise.defines)
+            if found is None:  # its definitions are not at top level: all of its cells' code
+                own = [c["source"] for c in self.cells
+                       if exercise.name in self.cell_exercises.get(c["id"], [])]
+                found = frozenset().union(*(attribute_names(s) for s in own))
+            self.names[exercise.name] = found
 
 
 def attribute_names(source: str) -> frozenset[str]:
-    """Every attribute the code names (``torch.softmax`` gives ``softmax``), found without running it.
-
-    Checked on the grading side alongside what the sandbox reports, so a built-in reached in a
-    way the in-sandbox recorder cannot see (dispatch switched off, ``torch.ops.aten``) still shows.
-    """
+    """Every attribute the code names (``torch.softmax`` gives ``softmax``), found without running it."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
         return frozenset()
     return frozenset(node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute))
+
+
+def reachable_attributes(sources: list[str], roots: tuple[str, ...]) -> frozenset[str] | None:
+    """The attributes named by the top-level definitions of ``roots`` and by every top-level
+    definition, assignment or import they use by name, in any of ``sources``; None when no root
+    is defined at top level.
+
+    Checked on the grading side alongside what the sandbox reports, so a built-in reached in a
+    way the in-sandbox recorder cannot see (dispatch switched off, ``torch.ops.aten``) still shows,
+    also through a helper or an alias (``sm = torch.ops.aten._softmax``). Only what the exercise's
+    code can reach counts: another function in the same cell, or a student's own test beside the
+    definition (``torch.tanh(z).sum().backward()`` to compare with autograd), is not the exercise.
+    A function's parameters and local variables are its own, never a top-level name.
+    """
+    symbols: dict[str, list[ast.stmt]] = {}
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for statement in tree.body:
+            for name in _bound([statement]):
+                symbols.setdefault(name, []).append(statement)
+    todo = [name for name in roots if name in symbols]
+    if not todo:
+        return None
+    seen: set[str] = set()
+    found: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for statement in symbols[name]:
+            attributes, uses = _scan(statement)
+            found |= attributes
+            todo.extend(use for use in uses if use in symbols and use not in seen)
+    return frozenset(found)
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def _bound(statements: list[ast.stmt]) -> set[str]:
+    """The names ``statements`` bind in their own scope: definitions, assignment targets,
+    imports, loop and ``with`` targets; not what nested functions bind for themselves."""
+    names: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            return
+        if isinstance(node, ast.Lambda):
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for statement in statements:
+        visit(statement)
+    return names
+
+
+def _scan(statement: ast.stmt) -> tuple[set[str], set[str]]:
+    """The attributes ``statement`` names, and the free names it uses (read, not local to one
+    of its functions)."""
+    attributes: set[str] = set()
+    uses: set[str] = set()
+
+    def visit(node: ast.AST, local: frozenset[str]) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            args = node.args
+            for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
+                visit(default, local)
+            for decorator in getattr(node, "decorator_list", []):
+                visit(decorator, local)
+            body = node.body if isinstance(node.body, list) else [node.body]
+            params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
+                                       *(a for a in (args.vararg, args.kwarg) if a is not None)]}
+            declared = {name for n in ast.walk(node) if isinstance(n, (ast.Global, ast.Nonlocal))
+                        for name in n.names}
+            inner = local | ((params | _bound(body)) - declared)
+            for child in body:
+                visit(child, frozenset(inner))
+            return
+        if isinstance(node, ast.Attribute):
+            attributes.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in local:
+            uses.add(node.id)
+        for child in ast.iter_child_nodes(node):
+            visit(child, local)
+
+    visit(statement, frozenset())
+    return attributes, uses
 
 
 def read_bytes(path: Path) -> bytes:
@@ -123,6 +226,7 @@ def extract(path: Path, assignment: Assignment) -> Extraction:
     if path.suffix == ".py":
         _decode_text(path, raw)
         extraction.add("submission", raw.decode("utf-8"), [e.name for e in assignment.exercises])
+        extraction.name_attributes(assignment)
         return extraction
     if path.suffix != ".ipynb":
         raise SubmissionError(f"{path.name}: expected a .ipynb or .py file")
@@ -164,4 +268,5 @@ def extract(path: Path, assignment: Assignment) -> Extraction:
         for i, cell in enumerate(code):
             cell_id = exercise.name if i == 0 else f"{exercise.name}#{i + 1}"
             extraction.add(cell_id, str(cell.get("source", "")), [exercise.name])
+    extraction.name_attributes(assignment)
     return extraction

@@ -107,3 +107,87 @@ def test_python_file_is_one_cell_for_every_exercise(a1, tmp_path):
     extraction = extract(path, a1)
     assert extraction.cells[-1]["id"] == "submission"
     assert extraction.cell_exercises["submission"] == ["bce"]
+
+
+# --- what each exercise's code names, for the built-in checks ----------------------------------
+
+A7_ALL_IN_ONE = '''import torch
+import torch.nn.functional as F
+
+aten_softmax = torch.ops.aten._softmax
+
+
+def _expit(x):
+    return torch.special.expit(x)
+
+
+def sigmoid(z):
+    return _expit(z)
+
+
+def sigmoid_grad(s):
+    return s - s ** 2
+
+
+def tanh_grad(h):
+    grad = (1 - h) * (1 + h)  # a local called grad is not autograd
+    return grad
+
+
+def relu(z):
+    return aten_softmax(z, 0, False)
+
+
+def layer_grad_norms(model, x, y):
+    for p in model.parameters():
+        p.grad = None
+    loss = F.cross_entropy(model(x), y)
+    grads = torch.autograd.grad(loss, [m.weight for m in model if hasattr(m, "weight")])
+    return [float(g.norm()) for g in grads]
+
+
+# the student's own check against autograd, beside the definitions
+z = torch.randn(5, requires_grad=True)
+torch.tanh(z).sum().backward()
+print(z.grad, tanh_grad(torch.tanh(z)))
+'''
+
+
+def test_each_exercise_is_charged_only_with_the_names_its_own_code_reaches(tmp_path):
+    """One file (or one cell) holding several exercises and the student's own tests: autograd
+    in layer_grad_norms or in a test line is not sigmoid_grad's; a helper or an alias is."""
+    from conftest import SOLUTIONS
+
+    from autograder.course import load_assignment
+
+    path = tmp_path / "zoe.py"
+    path.write_text(A7_ALL_IN_ONE)
+    names = extract(path, load_assignment("a7_activations", SOLUTIONS)).names
+    assert not {"grad", "backward", "autograd"} & (names["sigmoid_grad"] | names["tanh_grad"])
+    assert {"special", "expit"} <= names["sigmoid"]  # through the helper
+    assert {"ops", "aten", "_softmax"} <= names["relu"]  # through the alias
+    assert {"autograd", "grad", "cross_entropy"} <= names["layer_grad_norms"]
+
+
+def test_correct_code_in_one_file_with_autograd_elsewhere_gets_full_marks(tmp_path):
+    """End to end: the derivatives written by hand score in full although the same file uses
+    autograd in layer_grad_norms and in a test line (it lost them all before)."""
+    from conftest import SOLUTIONS
+
+    from autograder.course import load_assignment
+    from autograder.grading.config import GradeConfig
+    from autograder.grading.scoring import Submission, grade_submission
+
+    a7 = load_assignment("a7_activations", SOLUTIONS)
+    source = A7_ALL_IN_ONE.replace("return _expit(z)", "e = torch.exp(-z.abs())\n    "
+                                   "return torch.where(z >= 0, 1 / (1 + e), e / (1 + e))")
+    source = source.replace("return aten_softmax(z, 0, False)", "return z * (z > 0)")
+    path = tmp_path / "zoe.py"
+    path.write_text(source + "\n\ndef tanh(z):\n    return 2 * sigmoid(2 * z) - 1\n\n\n"
+                    "def relu_grad(r):\n    return torch.where(r > 0, torch.ones_like(r), "
+                    "torch.zeros_like(r))\n")
+    result = grade_submission(Submission("zoe", path), assignment=a7,
+                              config=GradeConfig(devices=("cpu",)))
+    lost = {e.exercise: e.points for e in result.exercises if e.points < e.max_points}
+    assert result.points == result.max_points, (lost, [c.message for c in result.checks
+                                                       if not c.passed][:3])
