@@ -118,7 +118,7 @@ def reachable_attributes(sources: list[str], roots: tuple[str, ...]) -> frozense
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
-def _bound(statements: list[ast.stmt]) -> set[str]:
+def _bound(statements: list[ast.AST]) -> set[str]:
     """The names ``statements`` bind in their own scope: definitions, assignment targets,
     imports, loop and ``with`` targets; not what nested functions bind for themselves."""
     names: set[str] = set()
@@ -154,14 +154,14 @@ def _scan(statement: ast.stmt) -> tuple[set[str], set[str]]:
                 visit(default, local)
             for decorator in getattr(node, "decorator_list", []):
                 visit(decorator, local)
-            body = node.body if isinstance(node.body, list) else [node.body]
+            body: list[ast.AST] = list(node.body) if isinstance(node.body, list) else [node.body]
             params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs,
                                        *(a for a in (args.vararg, args.kwarg) if a is not None)]}
             declared = {name for n in ast.walk(node) if isinstance(n, (ast.Global, ast.Nonlocal))
                         for name in n.names}
             inner = local | ((params | _bound(body)) - declared)
-            for child in body:
-                visit(child, frozenset(inner))
+            for statement in body:
+                visit(statement, frozenset(inner))
             return
         if isinstance(node, ast.Attribute):
             attributes.add(node.attr)
