@@ -21,6 +21,7 @@ from public_checks import (  # helpers shared with the public checks
     mean_verdict,
     run_dropout,
     signed_inputs,
+    step,
     trajectory,
 )
 
@@ -183,8 +184,8 @@ def test_momentum_step_without_momentum(student, reference, device):
     for momentum, words in ((0.0, "momentum = 0 is plain gradient descent: new_velocity = grad"),
                             (0.5, "from a zero velocity the first step is plain gradient descent")):
         v = velocity if momentum == 0 else torch.zeros_like(velocity)
-        assert_close(student.momentum_step(param, grad, v, 0.3, momentum),
-                     reference.momentum_step(param, grad, v, 0.3, momentum),
+        assert_close(step(student, param, grad, v, 0.3, momentum),
+                     step(reference, param, grad, v, 0.3, momentum),
                      what=f"momentum_step(param, grad, velocity, lr=0.3, momentum={momentum})",
                      inputs={"param": param, "grad": grad, "velocity": v},
                      hint=f"{words}. {MOMENTUM_HINT}")
