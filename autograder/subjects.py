@@ -117,8 +117,32 @@ class LocalSubject(Subject):
         self.probes = probes
 
     def run(self, probe: str, *args: Any, **kwargs: Any) -> Outcome:
-        data = run_probe(self.namespace, probe, list(args), kwargs, probes=self.probes)
+        data = run_probe(self.namespace, probe, *private_copy((list(args), kwargs)),
+                         probes=self.probes)
         return Outcome.from_data(wire.roundtrip(data))
+
+
+def private_copy(value: Any) -> Any:
+    """``value`` with every tensor and array copied, as the sandbox's copy over the wire does.
+
+    In this process (the reference, the student's own kernel, nbgrader's check cells) a function
+    that changes its arguments in place would otherwise change the check's own tensors, and the
+    other side would then be called on different inputs: a correct in-place answer lost points
+    under nbgrader while `grade` gave full marks.
+    """
+    import numpy as np
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, list):
+        return [private_copy(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(private_copy(v) for v in value)
+    if isinstance(value, dict):
+        return {k: private_copy(v) for k, v in value.items()}
+    return value
 
 
 _REFERENCES: dict[Path, LocalSubject] = {}
@@ -165,7 +189,8 @@ def run_probe_data(subject: Subject, probe: str, args: Any, kwargs: Any) -> str:
     """
     if not isinstance(subject, LocalSubject):
         raise TypeError("only a local subject can be recorded")
-    data = run_probe(subject.namespace, probe, list(args), kwargs, probes=subject.probes)
+    data = run_probe(subject.namespace, probe, *private_copy((list(args), kwargs)),
+                     probes=subject.probes)
     return wire.encode({**data, "torch_calls": []}).decode("utf-8")
 
 

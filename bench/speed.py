@@ -3,8 +3,8 @@
     .venv/bin/python bench/speed.py                       # 20, 200 and 1000 submissions
     .venv/bin/python bench/speed.py --sizes 20,200 --nbgrader-sample 2
 
-A size N is N submissions spread evenly over the assignments in solutions/ (N/6 students each for
-the six there now, the demo class first, then generated students with a spread of skill, so a mix
+A size N is N submissions spread evenly over the assignments in solutions/ (an equal share for each,
+the demo class first, then generated students with a spread of skill, so a mix
 of correct code, realistic mistakes and untouched stubs). For each size and each worker count the
 whole batch is graded in this process with ``grade_batch`` (sandbox, warm workers, results
 written) and timed. A sampler reads /proc every 0.1 s for the peak resident memory of the grading

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from autograder import probes
@@ -111,3 +112,30 @@ def test_moved_probes_still_grade_a4_and_a5(tmp_path):
         [result] = grade_batch([Submission("ref", assignment.notebook)], assignment=assignment,
                                config=GradeConfig(devices=("cpu",)), out_dir=tmp_path / name)
         assert result.points == result.max_points, [c.message for c in result.checks if not c.passed]
+
+
+def test_a_function_that_changes_its_arguments_in_place_changes_only_its_own_copies():
+    """In this process (the reference, the student's kernel, nbgrader's check cells), as across
+    the wire: the check's tensors and arrays stay as they were, so both sides see one input."""
+    import numpy as np
+
+    from autograder.subjects import LocalSubject
+
+    def step(p, v, grads):
+        v.mul_(0.9).add_(grads["g"])
+        p.sub_(0.1 * v)
+        grads["g"].zero_()
+        return p, v
+
+    def scale(a):
+        a *= 2
+        return a
+
+    subject = LocalSubject({"step": step, "scale": scale}, "student")
+    p, v, g = torch.ones(3), torch.zeros(3), torch.full((3,), 2.0)
+    new_p, new_v = subject.step(p, v, {"g": g})
+    assert torch.equal(new_v, torch.full((3,), 2.0)) and torch.allclose(new_p, torch.full((3,), 0.8))
+    assert torch.equal(p, torch.ones(3)) and torch.equal(v, torch.zeros(3))
+    assert torch.equal(g, torch.full((3,), 2.0))
+    a = np.arange(3.0)
+    assert subject.scale(a).tolist() == [0.0, 2.0, 4.0] and a.tolist() == [0.0, 1.0, 2.0]
