@@ -17,11 +17,13 @@ from autograder.isolation.config import SandboxConfig
 from autograder.isolation.launch import base_env
 from autograder.isolation.sandbox import Sandbox
 
+DEFAULT = SandboxConfig()
 LAYERS = {
     "environment only": "",
-    "rlimits only": """
+    "rlimits only": f"""
 import resource
-for name, value in (("CORE", 0), ("CPU", 900), ("FSIZE", 64 << 20), ("NOFILE", 512)):
+for name, value in (("CORE", 0), ("CPU", {DEFAULT.cpu_seconds}), ("FSIZE", {DEFAULT.max_file_bytes}),
+                    ("NOFILE", {DEFAULT.max_open_files})):
     resource.setrlimit(getattr(resource, "RLIMIT_" + name), (value, value))
 """,
     "capabilities dropped only": """

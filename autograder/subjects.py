@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from autograder import wire
@@ -130,8 +131,6 @@ def private_copy(value: Any) -> Any:
     other side would then be called on different inputs: a correct in-place answer lost points
     under nbgrader while `grade` gave full marks.
     """
-    import numpy as np
-
     if isinstance(value, torch.Tensor):
         return value.detach().clone()
     if isinstance(value, np.ndarray):

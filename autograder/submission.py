@@ -115,9 +115,6 @@ def reachable_attributes(sources: list[str], roots: tuple[str, ...]) -> frozense
     return frozenset(found)
 
 
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
-
-
 def _bound(statements: list[ast.AST]) -> set[str]:
     """The names ``statements`` bind in their own scope: definitions, assignment targets,
     imports, loop and ``with`` targets; not what nested functions bind for themselves."""

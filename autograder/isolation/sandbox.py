@@ -114,7 +114,7 @@ class Sandbox:
         worker = self._worker = self.launcher.start(self._start_message)
         if self.starts == 1:
             self.confinement = list(worker.confinement)
-            self.cuda_problem = worker.cuda_problem if self.uses_cuda else None
+            self.cuda_problem = worker.cuda_problem  # asked only on CUDA runs
             if worker.cgroup is not None:
                 self.confinement.extend(worker.cgroup.describe())
             elif self.launcher.nproc is not None:
