@@ -143,8 +143,11 @@ def connect_cluster(scheduler: str | None, *, workers: int | None,
 @click.option("--solutions", type=click.Path(file_okay=False, path_type=Path),
               help="The instructor's solutions/ folder. Default: ./solutions, else the one "
                    "beside the autograder package.")
+@click.option("--no-server", is_flag=True,
+              help="Run this command in its own process, not in the grading server (see `grade "
+                   "server --help`). TORCHGRADE_SERVER=off does the same for every command.")
 @click.pass_context
-def cli(ctx: click.Context, solutions: Path | None) -> None:
+def cli(ctx: click.Context, solutions: Path | None, no_server: bool) -> None:
     """Grade PyTorch exercises against reference solutions, in a sandbox, on cpu and cuda."""
     ctx.obj = Context(solutions)
 
@@ -603,9 +606,57 @@ def course_autograde(obj: Context, assignment: str, course_dir: Path, students: 
     obj.console.print(f"{len(results)} graded into the gradebook; results in {out_dir}")
 
 
+@cli.group()
+def server() -> None:
+    """The grading server that keeps `grade` warm between commands.
+
+    `grade check`, `grade run`, `grade audit` and `grade course autograde` run in a server of
+    yours, started by the first of them: torch, the fork server, the reference solutions and the
+    checks stay loaded, so the next command answers in a fraction of a second instead of ~10 s.
+    The server is private to your user (its socket is in a folder only you can open), reads
+    edited notebooks and checks again, and exits after 15 minutes without a request
+    (TORCHGRADE_SERVER_IDLE_S), after a command you interrupt, or on `grade server stop`. A
+    change of the installation or of the CUDA and TORCHGRADE variables starts a fresh one.
+    TORCHGRADE_SERVER=off or `grade --no-server COMMAND` runs a command in its own process.
+    """
+
+
+@server.command("status")
+@click.pass_obj
+def server_status(obj: Context) -> None:
+    """List your running grading servers."""
+    import time
+
+    from autograder import server as grading_server
+
+    found = grading_server.running()
+    current = grading_server.installation_key()
+    if not found:
+        obj.console.out("no grading server is running")
+    for info in found:
+        mine = " (this installation)" if info["key"] == current else ""
+        obj.console.out(f"server {info['key']}{mine}: pid {info['pid']}, up "
+                        f"{time.time() - info['started']:.0f} s, {info['requests']} commands served, "
+                        f"exits after {info['idle_s']:g} s idle; python {info['python']}")
+
+
+@server.command("stop")
+@click.pass_obj
+def server_stop(obj: Context) -> None:
+    """Stop your grading servers (they free their memory; the next command starts one)."""
+    from autograder import server as grading_server
+
+    stopped = [info for info in grading_server.running() if grading_server.stop(info["key"])]
+    obj.console.out(f"stopped {len(stopped)} grading server{'s' if len(stopped) != 1 else ''}")
+
+
 def main() -> None:
     from autograder.isolation.child import exit_now
+    from autograder.server import forward
 
+    forwarded = forward(sys.argv[1:])
+    if forwarded is not None:
+        exit_now(forwarded)
     try:
         cli(prog_name="grade")
     except SystemExit as exc:  # click ends every command this way

@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autograder.settings import DEFAULT_HINTS, AssignmentSettings, SettingsError, assignment_settings
+from autograder.settings import (
+    COURSE_FILE,
+    DEFAULT_HINTS,
+    AssignmentSettings,
+    SettingsError,
+    assignment_settings,
+)
 
 PROBE_FILE = "probes.py"
 SETUP_ID = "setup"
@@ -147,9 +154,28 @@ def available(solutions_dir: Path) -> list[str]:
     return sorted(p.name for p in solutions_dir.iterdir() if (p / f"{p.name}.ipynb").is_file())
 
 
-@functools.lru_cache(maxsize=32)
 def load_assignment(name: str, solutions_dir: Path) -> Assignment:
-    """Read ``solutions_dir/name`` and return the assignment it defines."""
+    """Read ``solutions_dir/name`` and return the assignment it defines.
+
+    Read once per process while its files stay as they are (a grading server lives for many
+    commands, and an author edits between them).
+    """
+    return _load_assignment(name, solutions_dir, _fingerprint(solutions_dir, name))
+
+
+def _fingerprint(solutions_dir: Path, name: str) -> tuple[tuple[str, str], ...]:
+    """Name and digest of every file that shapes the assignment (a few small files)."""
+    stamps = []
+    for path in (solutions_dir / COURSE_FILE, *sorted((solutions_dir / name).glob("*"))):
+        try:
+            stamps.append((path.name, hashlib.sha1(path.read_bytes()).hexdigest()))
+        except OSError:  # a folder, or gone
+            continue
+    return tuple(stamps)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_assignment(name: str, solutions_dir: Path, fingerprint: tuple[Any, ...]) -> Assignment:
     directory = solutions_dir / name
     notebook_path = directory / f"{name}.ipynb"
     if not notebook_path.is_file():

@@ -206,11 +206,13 @@ def _group(item: pytest.Item, *, hidden: bool) -> str:
 def run_checks(files: list[Path], plugin: CheckPlugin, *, fresh: bool = False) -> list[CheckRun]:
     """Run the check ``files`` with ``plugin``; return the check runs in order.
 
-    pytest imports a check file once per process; with ``fresh``, the files are imported again
-    (an author who edits them between two runs in one process sees the edit).
+    pytest imports a check file once per process; a file whose content changed since (an author
+    edits between two runs in one grading server) is imported again, and with ``fresh`` every file.
     """
-    if fresh:
+    digests = {str(f.resolve()): _digest(f) for f in files}
+    if fresh or any(_IMPORTED.get(path) != digest for path, digest in digests.items()):
         _forget_modules(files)
+    _IMPORTED.update(digests)
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), check_imports(files[0].parent):
         code = pytest.main([*_pytest_args(files), "-q", "--no-header", "--tb=no"], plugins=[plugin])
@@ -218,6 +220,9 @@ def run_checks(files: list[Path], plugin: CheckPlugin, *, fresh: bool = False) -
         raise CourseError(f"pytest could not run {_names(files)} (exit {int(code)}):\n"
                           f"{sink.getvalue()[-3000:]}")
     return plugin.runs
+
+
+_IMPORTED: dict[str, str] = {}  # check file -> digest of what run_checks last imported
 
 
 def _pytest_args(files: list[Path]) -> list[str]:

@@ -144,15 +144,20 @@ def private_copy(value: Any) -> Any:
     return value
 
 
-_REFERENCES: dict[Path, LocalSubject] = {}
+_REFERENCES: dict[Path, tuple[tuple[Any, ...], LocalSubject]] = {}
 
 
 def reference_subject(assignment: Assignment) -> LocalSubject:
-    """Return the reference solution as a subject, executing it once per process."""
-    if assignment.notebook not in _REFERENCES:
-        _REFERENCES[assignment.notebook] = LocalSubject(
-            reference_namespace(assignment), "reference", probes=assignment_probes(assignment))
-    return _REFERENCES[assignment.notebook]
+    """Return the reference solution as a subject, executing it once per process and content
+    (a grading server runs it again after the author edits it)."""
+    content = (assignment.setup_source, tuple(assignment.reference_sources.items()),
+               assignment.probes_source)
+    kept = _REFERENCES.get(assignment.notebook)
+    if kept is None or kept[0] != content:
+        subject = LocalSubject(reference_namespace(assignment), "reference",
+                               probes=assignment_probes(assignment))
+        kept = _REFERENCES[assignment.notebook] = (content, subject)
+    return kept[1]
 
 
 def assignment_probes(assignment: Assignment) -> Probes:

@@ -200,7 +200,6 @@ def validate(directory: Path) -> Validated:
                                                   "needs one (`grade new` writes a skeleton)"))
     if problems:
         raise AuthoringError(name, problems)
-    load_assignment.cache_clear()  # the author may have just edited it
     assignment = load_assignment(name, directory.parent)
     runs, locations, records = _run_reference(assignment)
     problems = check_problems(assignment, runs, locations, cells)

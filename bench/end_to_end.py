@@ -12,6 +12,11 @@ the reference, the fork server and the grading all included), on N notebooks of 
   course (nbgrader only up to --nbgrader-max notebooks: it takes seconds per notebook);
 - ``grade check`` of one notebook (what a student types), and ``grade --help``.
 
+The `grade` commands are timed twice: alone (``TORCHGRADE_SERVER=off``: each pays Python, torch,
+the fork server and the reference) and in a warm grading server (`grade server --help`), as a
+user's second and later commands run. The server's own first commands (its start, then the
+assignment's first `grade run`, which runs the reference) are timed and shown apart.
+
 From these: the ratio nbgrader / grade at each size, and the time per added notebook (the
 difference between two sizes, over the difference in notebooks). Printed, and written to
 ``bench/out/end_to_end.json``.
@@ -35,10 +40,13 @@ sys.path.insert(0, str(ROOT))
 
 from autograder.demo import class_of, make_class  # noqa: E402
 
+MODES = {"alone": "off", "server": "on"}
 
-def timed(*command: str, cwd: Path, home: Path) -> float:
+
+def timed(*command: str, cwd: Path, home: Path, mode: str = "alone") -> float:
     """Wall seconds of ``command`` (a program of this environment); fail loudly if it fails."""
-    env = {**os.environ, "HOME": str(home), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {**os.environ, "HOME": str(home), "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "TORCHGRADE_SERVER": MODES[mode], "XDG_RUNTIME_DIR": str(home.parent / "run")}
     started = time.perf_counter()
     done = subprocess.run([str(BIN / command[0]), *command[1:]], cwd=cwd, env=env,
                           capture_output=True, text=True, check=False)
@@ -78,10 +86,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    work = Path(tempfile.mkdtemp(prefix="grade-e2e-"))
+    work = Path(tempfile.mkdtemp(prefix="grade-e2e-", dir="/tmp"))  # short: the socket's path
     home = work / "home"
     home.mkdir()
+    (work / "run").mkdir(mode=0o700)
     rows: list[dict[str, float | int | None]] = []
+    first: dict[str, float] = {}
     try:
         subs = notebooks(args.assignment, max(sizes), work)
         help_s = timed("grade", "--help", cwd=work, home=home)
@@ -89,50 +99,70 @@ def main() -> None:
         student = work / "student"
         shutil.copytree(released, student)
         shutil.copy(subs[0][1], student / f"{args.assignment}.ipynb")
-        check_s = timed("grade", "check", f"{args.assignment}.ipynb", "--devices", "cpu",
-                        cwd=student, home=home)
-        print(f"grade --help: {help_s:.2f} s; grade check of one notebook: {check_s:.2f} s", flush=True)
+        check = ("grade", "check", f"{args.assignment}.ipynb", "--devices", "cpu")
+        check_s = timed(*check, cwd=student, home=home)
+        first["server_start_with_check_s"] = timed(*check, cwd=student, home=home, mode="server")
+        warm_check_s = timed(*check, cwd=student, home=home, mode="server")
+        print(f"grade --help: {help_s:.2f} s; grade check of one notebook: {check_s:.2f} s alone, "
+              f"{first['server_start_with_check_s']:.2f} s starting the server, {warm_check_s:.2f} s "
+              "in the warm server", flush=True)
         for size in sizes:
             batch = work / f"submitted-{size}"
             batch.mkdir()
             for name, path in subs[:size]:
                 shutil.copy(path, batch / f"{name}.ipynb")
-            run_s = timed("grade", "--solutions", str(ROOT / "solutions"), "run", args.assignment,
-                          str(batch), "--devices", "cpu", "--out", str(work / f"out-{size}"),
-                          cwd=work, home=home)
+            run = ("grade", "--solutions", str(ROOT / "solutions"), "run", args.assignment,
+                   str(batch), "--devices", "cpu", "--rerun")
+            run_s = timed(*run, "--out", str(work / f"out-{size}"), cwd=work, home=home)
+            if not first.get("server_first_run_s"):  # the server runs the reference once
+                first["server_first_run_s"] = timed(*run, "--out", str(work / "out-first"),
+                                                    cwd=work, home=home, mode="server")
+            warm_run_s = timed(*run, "--out", str(work / f"out-server-{size}"), cwd=work, home=home,
+                               mode="server")
             course = course_with(args.assignment, subs[:size], work, home)
             # nbgrader first: it skips submissions that autograded/ already holds
             theirs_s = (timed("nbgrader", "autograde", args.assignment, cwd=course, home=home)
                         if size <= args.nbgrader_max else None)
-            ours_s = timed("grade", "course", "autograde", args.assignment, "--devices", "cpu",
-                           cwd=course, home=home)
+            autograde = ("grade", "course", "autograde", args.assignment, "--devices", "cpu", "--rerun")
+            ours_s = timed(*autograde, cwd=course, home=home)
+            warm_ours_s = timed(*autograde, cwd=course, home=home, mode="server")
             rows.append({"notebooks": size, "grade_run_s": round(run_s, 2),
+                         "grade_run_server_s": round(warm_run_s, 2),
                          "grade_course_autograde_s": round(ours_s, 2),
+                         "grade_course_autograde_server_s": round(warm_ours_s, 2),
                          "nbgrader_autograde_s": None if theirs_s is None else round(theirs_s, 2)})
-            ratio = f", nbgrader / grade run {theirs_s / run_s:.1f}x" if theirs_s else ""
-            print(f"{size:4d} notebooks: grade run {run_s:6.1f} s, grade course autograde "
-                  f"{ours_s:6.1f} s, nbgrader autograde "
+            ratio = (f"; nbgrader / grade run {theirs_s / run_s:.1f}x alone, "
+                     f"{theirs_s / warm_run_s:.1f}x in the server") if theirs_s else ""
+            print(f"{size:4d} notebooks: grade run {run_s:6.1f} s alone, {warm_run_s:6.2f} s in the "
+                  f"server; grade course autograde {ours_s:6.1f} s alone, {warm_ours_s:6.2f} s in "
+                  f"the server; nbgrader autograde "
                   f"{'-' if theirs_s is None else f'{theirs_s:.1f} s'}{ratio}", flush=True)
+        print(f"the server's first grade run of {args.assignment} (the reference runs once): "
+              f"{first['server_first_run_s']:.2f} s", flush=True)
     finally:
+        timed("grade", "server", "stop", cwd=work, home=home, mode="server")
         shutil.rmtree(work, ignore_errors=True)
     marginal = []
     for low, high in zip(rows, rows[1:], strict=False):
         span = int(high["notebooks"] or 0) - int(low["notebooks"] or 0)
-        line = {"from": low["notebooks"], "to": high["notebooks"],
-                "grade_run_s_per_notebook": round((float(high["grade_run_s"] or 0)
-                                                   - float(low["grade_run_s"] or 0)) / span, 3)}
+        line = {"from": low["notebooks"], "to": high["notebooks"]}
+        for key in ("grade_run_s", "grade_run_server_s"):
+            line[f"{key}_per_notebook"] = round((float(high[key] or 0) - float(low[key] or 0)) / span, 3)
         if low["nbgrader_autograde_s"] is not None and high["nbgrader_autograde_s"] is not None:
             line["nbgrader_s_per_notebook"] = round((float(high["nbgrader_autograde_s"])
                                                      - float(low["nbgrader_autograde_s"])) / span, 3)
         marginal.append(line)
         print(f"per added notebook, {low['notebooks']} -> {high['notebooks']}: grade run "
-              f"{line['grade_run_s_per_notebook']:.3f} s"
+              f"{line['grade_run_s_per_notebook']:.3f} s alone, "
+              f"{line['grade_run_server_s_per_notebook']:.3f} s in the server"
               + (f", nbgrader autograde {line['nbgrader_s_per_notebook']:.3f} s"
                  if "nbgrader_s_per_notebook" in line else ""))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "end_to_end.json").write_text(json.dumps({
         "assignment": args.assignment, "cores": os.cpu_count(), "grade_help_s": round(help_s, 2),
-        "grade_check_s": round(check_s, 2), "rows": rows, "per_added_notebook": marginal},
+        "grade_check_s": round(check_s, 2), "grade_check_server_s": round(warm_check_s, 2),
+        "server_first": {k: round(v, 2) for k, v in first.items()},
+        "rows": rows, "per_added_notebook": marginal},
         indent=1) + "\n")
 
 

@@ -14,6 +14,10 @@ import pytest
 
 from autograder.course import available, load_assignment
 
+# Every `grade` the suite starts runs in its own process, as it does under a test's control;
+# tests/test_server.py turns the grading server on where it tests it.
+os.environ["TORCHGRADE_SERVER"] = "off"
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Refuse ``--dist loadgroup`` where it would silently split the groups.

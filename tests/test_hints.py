@@ -66,7 +66,6 @@ def test_the_grader_shows_formulas_only_where_the_course_enables_them(course, tm
     default = grade_submission(Submission("s", submission),
                                assignment=load_assignment("a1_logistic", SOLUTIONS), config=config)
     assert "average the negated logs" in messages(default) and FORMULA not in messages(default)
-    load_assignment.cache_clear()
     enabled = load_assignment("a1_logistic", course / "solutions")
     assert enabled.hints == "formula"
     shown = grade_submission(Submission("s", submission), assignment=enabled, config=config)

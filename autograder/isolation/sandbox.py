@@ -28,6 +28,7 @@ from autograder.isolation.launch import (
     describe_exit,
     setup_imports,
 )
+from autograder.server import private_folders
 from autograder.subjects import Outcome, Subject, SubjectUnavailable
 
 CUDA_POISON = ("CUDA error", "device-side assert", "CUBLAS_STATUS", "cuDNN error")
@@ -81,7 +82,9 @@ class Sandbox:
         self.stderr = CapturedOutput(config.output_limit_bytes)
         self.launcher = Launcher(config, uses_cuda=uses_cuda, preload=setup_imports(cells),
                                  stdout=self.stdout, stderr=self.stderr)
-        confine = {"landlock": config.landlock, "cuda": uses_cuda, "deny": [str(p) for p in deny],
+        # the grading servers' sockets and tokens too: student code must not reach a server
+        hidden = [*deny, *private_folders()]
+        confine = {"landlock": config.landlock, "cuda": uses_cuda, "deny": [str(p) for p in hidden],
                    "namespaces": config.namespaces, "scratch_bytes": config.scratch_bytes,
                    "file_bytes": config.max_file_bytes}
         # the assignment's probes.py ({"filename", "source"}): trusted, loaded before the cells
