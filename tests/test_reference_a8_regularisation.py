@@ -29,6 +29,10 @@ from autograder.variants import variants_of
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
 ASSIGNMENT = load_assignment("a8_regularisation", SOLUTIONS)
 SEEDS = range(200)
+VARIANT_SEEDS = range(40)
+"""The reference is tried at 200 seeds (its false-failure rate is the checks' rate: every correct
+variant draws from the same distribution); each other correct variant at 40, which is enough to
+show a structural difference (a wrong bound, a lost bias) and keeps the suite's time bounded."""
 SCHEMES = ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal")
 
 
@@ -238,7 +242,7 @@ def test_the_learning_rate_inside_the_velocity_differs_only_under_a_schedule():
     assert (parted[0] - parted[1]).abs().max() > 1e-3
 
 
-# --- the statistical criteria: never a false failure, over 200 seeds ------------------------------
+# --- the statistical criteria: never a false failure, over 200 seeds (the reference) -------------
 
 def dropout_verdicts(s, seed):
     """Every statistical (or seeded) dropout criterion the checks apply, at ``seed``."""
@@ -258,10 +262,14 @@ def init_verdicts(s, seed):
                                                          fan_in=256, fan_out=1024)
 
 
+def seeds_for(name):
+    return SEEDS if name == "reference" else VARIANT_SEEDS
+
+
 @pytest.mark.parametrize(("name", "source"), CORRECT["dropout"], ids=[n for n, _ in CORRECT["dropout"]])
 def test_dropout_criteria_never_fail_correct_code(name, source):
     s = subject(name, source)
-    failures = [(seed, which, problem) for seed in SEEDS
+    failures = [(seed, which, problem) for seed in seeds_for(name)
                 for which, problem in dropout_verdicts(s, seed) if problem is not None]
     assert failures == []
 
@@ -270,7 +278,7 @@ def test_dropout_criteria_never_fail_correct_code(name, source):
                          ids=[n for n, _ in CORRECT["init_weights"]] + ["nn.init"])
 def test_init_criteria_never_fail_correct_code(name, source):
     s = subject(name, source, **({"init_weights": hidden.init_by_torch} if name == "nn.init" else {}))
-    failures = [(seed, which, problem) for seed in SEEDS
+    failures = [(seed, which, problem) for seed in seeds_for(name)
                 for which, problem in init_verdicts(s, seed) if problem is not None]
     assert failures == []
 
