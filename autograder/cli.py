@@ -488,16 +488,21 @@ def check_command(obj: Context, notebooks: tuple[Path, ...], devices: tuple[str,
         except SandboxStartError as exc:
             raise click.ClickException(str(exc)) from None
         echo = obj.console.out
-        echo(f"{path}: {result.points:g} / {result.max_points:g} points from the public checks")
+        later = spec.max_points - result.max_points
+        echo(f"{path}: {result.points:g} / {result.max_points:g} points from the public checks"
+             + (f" · {later:g} more points are graded by hidden checks after you submit"
+                if later > 0 else ""))
         if result.error:
             echo(f"  {result.error}")
+        points = {e.name: e.points for e in spec.exercises}
         for exercise in result.exercises:
             runs = [r for r in result.checks if r.exercise == exercise.exercise]
             for note in (exercise.problem, exercise.notice, exercise.cell_error):
                 if note:
                     echo(f"  {exercise.exercise}: {note}")
             if runs:
-                echo(text_table(runs, title=f"  {exercise.exercise}"))
+                echo(text_table(runs, title=f"  {exercise.exercise}", hidden_points=max(
+                    points.get(exercise.exercise, 0.0) - sum(r.max_points for r in runs), 0.0)))
 
 
 def _released_setup(notebook: Path) -> str:

@@ -7,9 +7,15 @@ Each check cell of the instructor's notebook rebinds ``check`` to ``check_all`` 
 ``### BEGIN HIDDEN TESTS`` region, so the released notebook runs the public checks only, while
 ``nbgrader autograde`` (which restores the region) runs public and hidden checks against the
 reference solution found in the course's ``source/<assignment>/`` folder. Both show a table (HTML
-in JupyterLab, text in a terminal) with hidden checks only as counts, and return the points as a
-float, which nbgrader counts as partial credit for the cell. Nothing is written to stderr: nbgrader
-scores a grade cell with any stderr output as zero.
+in JupyterLab, text in a terminal) with hidden checks only as counts.
+
+What the cell ends with is what nbgrader scores. ``check_all`` returns the points as a float,
+which nbgrader counts as partial credit for the cell. ``check`` (the student's) returns nothing
+when every public check passed, and raises :class:`ChecksFailed` naming the failed ones
+otherwise: `nbgrader validate` (JupyterLab's Validate button) runs the released notebook and
+would read the public points (say 4 of a cell's 8) as partial credit, failing a correct
+notebook. The table states how many points the hidden checks grade after submission. Nothing is
+written to stderr: nbgrader scores a grade cell with any stderr output as zero.
 """
 
 from __future__ import annotations
@@ -39,6 +45,15 @@ class ChecksNotFound(FileNotFoundError):
     """The check files are not where the notebook expects them."""
 
 
+class ChecksFailed(AssertionError):
+    """Public checks of an exercise failed: the check cell ends in this error, so that `nbgrader
+    validate` reports the exercise (the table above it says what to fix)."""
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows instead of a traceback: the message alone."""
+        return [f"{type(self).__name__}: {self}"]
+
+
 def _student_namespace() -> dict[str, Any]:
     return vars(sys.modules["__main__"])
 
@@ -63,9 +78,8 @@ def _run(files: list[Path], *, exercise: str, student: Subject, reference: Subje
     return runs
 
 
-def run_public_checks(exercise: str, *, namespace: dict[str, Any], directory: Path,
-                      devices: tuple[str, ...] = ("cpu", "cuda")) -> list[CheckRun]:
-    """Run the public checks of ``exercise`` on ``namespace``; return the scored runs."""
+def _released(directory: Path) -> tuple[Path, Path]:
+    """The public checks and ``expected.json`` for a notebook in ``directory``."""
     checks, expected = directory / "public_checks.py", directory / "expected.json"
     built = directory.parent.parent / "assignments" / directory.name
     if not expected.is_file() and (built / "expected.json").is_file():
@@ -76,6 +90,21 @@ def run_public_checks(exercise: str, *, namespace: dict[str, Any], directory: Pa
                 f"{needed.name} is not in {directory}. Open the notebook from its assignment "
                 "folder (the one holding public_checks.py and expected.json)."
             )
+    return checks, expected
+
+
+def hidden_points(exercise: str, runs: list[CheckRun], *, directory: Path) -> float:
+    """The points of ``exercise`` that only the hidden checks grade: the exercise's points (its
+    check cell's) less the public checks' (0 when the outline does not say)."""
+    outline = assignment_from_manifest(_released(directory)[1])
+    points = {e.name: e.points for e in outline.exercises}.get(exercise)
+    return max(points - sum(r.max_points for r in runs), 0.0) if points is not None else 0.0
+
+
+def run_public_checks(exercise: str, *, namespace: dict[str, Any], directory: Path,
+                      devices: tuple[str, ...] = ("cpu", "cuda")) -> list[CheckRun]:
+    """Run the public checks of ``exercise`` on ``namespace``; return the scored runs."""
+    checks, expected = _released(directory)
     outline = assignment_from_manifest(expected)
     return _run([checks], exercise=exercise,
                 student=LocalSubject(namespace, "student", probes=assignment_probes(outline)),
@@ -114,23 +143,31 @@ def _in_ipython() -> bool:
     return bool(shell and getattr(shell, "get_ipython", lambda: None)())
 
 
-def show(runs: list[CheckRun], *, title: str) -> float:
+def show(runs: list[CheckRun], *, title: str, hidden_points: float = 0.0) -> float:
     """Display ``runs`` as a table (HTML in Jupyter, text elsewhere); return the points."""
-    text = text_table(runs, title=title)
+    text = text_table(runs, title=title, hidden_points=hidden_points)
     if _in_ipython():
         from IPython.display import display
 
-        display({"text/html": html_table(runs, title=title), "text/plain": text}, raw=True)
+        display({"text/html": html_table(runs, title=title, hidden_points=hidden_points),
+                 "text/plain": text}, raw=True)
     else:
         print(text)
     return float(sum(r.points for r in runs))
 
 
-def check(exercise: str, *, directory: str | Path | None = None) -> float:
-    """Run the public checks of ``exercise``, show the results, and return the points earned."""
-    runs = run_public_checks(exercise, namespace=_student_namespace(),
-                             directory=Path(directory) if directory else Path.cwd())
-    return show(runs, title=f"{exercise} (public checks)")
+def check(exercise: str, *, directory: str | Path | None = None) -> None:
+    """Run the public checks of ``exercise`` and show the results; raise
+    :class:`ChecksFailed` naming those that failed, if any."""
+    folder = Path(directory) if directory else Path.cwd()
+    runs = run_public_checks(exercise, namespace=_student_namespace(), directory=folder)
+    show(runs, title=f"{exercise} (public checks)",
+         hidden_points=hidden_points(exercise, runs, directory=folder))
+    failed = list(dict.fromkeys(r.name for r in runs if not r.skipped and not r.passed))
+    if failed:
+        ran = len({r.name for r in runs if not r.skipped})
+        raise ChecksFailed(f"{exercise}: {len(failed)} of {ran} public checks failed "
+                           f"({', '.join(failed)}); the table above says what to fix")
 
 
 def check_all(exercise: str, *, directory: str | Path | None = None) -> float:

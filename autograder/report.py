@@ -24,7 +24,9 @@ _ENV.globals["COLOURS"] = {"passed": "green", "withheld": "darkorange", "skipped
 _TABLE = _ENV.from_string("""
 <div class="autograder-report">
 <p><b>{{ title }}</b>: {{ points|pts }} / {{ max_points|pts }} points
-{%- if all_passed %} &mdash; all {{ ran }} checks passed.{% endif %}</p>
+{%- if all_passed %} &mdash; all {{ ran }} checks passed.{% endif %}
+{%- if hidden_points %} &middot; {{ hidden_points|pts }} more points are graded by hidden checks
+after you submit.{% endif %}</p>
 {%- if runs %}
 <table>
 <thead><tr><th>check</th><th>device</th><th>result</th><th>points</th><th>what to fix</th></tr></thead>
@@ -125,24 +127,30 @@ def _all_passed(runs: Sequence[CheckRun]) -> bool:
     return bool(ran) and all(r.passed for r in ran)
 
 
-def html_table(runs: Sequence[CheckRun], *, title: str) -> str:
-    """An HTML table for JupyterLab: public checks in full (when one failed), hidden counted."""
+def html_table(runs: Sequence[CheckRun], *, title: str, hidden_points: float = 0.0) -> str:
+    """An HTML table for JupyterLab: public checks in full (when one failed), hidden counted;
+    ``hidden_points``: points that hidden checks grade later (said on the first line)."""
     points, max_points = totals(runs)
     public = [r for r in runs if not r.hidden]
     all_passed = _all_passed(runs)
     return _TABLE.render(title=title, points=points, max_points=max_points,
+                         hidden_points=hidden_points,
                          runs=[] if all_passed else [r for r in public if not r.skipped],
                          skipped=[] if all_passed else skipped_reasons(runs), all_passed=all_passed,
                          ran=sum(not r.skipped for r in runs),
                          hidden=None if all_passed else hidden_summary(runs))
 
 
-def text_table(runs: Sequence[CheckRun], *, title: str) -> str:
-    """A plain-text table for terminals; when everything passed, one line says so."""
+def text_table(runs: Sequence[CheckRun], *, title: str, hidden_points: float = 0.0) -> str:
+    """A plain-text table for terminals; when everything passed, one line says so.
+    ``hidden_points``: points that hidden checks grade later, said on the first line."""
     points, max_points = totals(runs)
     head = f"{title}: {points:g} / {max_points:g} points"
+    later = (f" · {hidden_points:g} more points are graded by hidden checks after you submit."
+             if hidden_points else "")
     if _all_passed(runs):
-        return f"{head}, all {sum(not r.skipped for r in runs)} checks passed."
+        return f"{head}, all {sum(not r.skipped for r in runs)} checks passed.{later}"
+    head += later
     public = [r for r in runs if not r.hidden and not r.skipped]
     width = max((len(r.name) for r in public), default=5)
     lines = [head]

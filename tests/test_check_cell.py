@@ -52,18 +52,39 @@ def test_cuda_variant_is_skipped_with_the_reason():
     assert cuda and all(r.skipped and r.message == "no CUDA device on this machine" for r in cuda)
 
 
-def test_check_returns_the_points_as_a_float(monkeypatch, capsys):
+@pytest.fixture
+def kernel_main(monkeypatch):
+    """The student's kernel: ``__main__`` holds what their cells defined."""
     import sys
     import types
 
-    main = types.ModuleType("__main__")
-    vars(main).update(namespace(CORRECT))
-    monkeypatch.setitem(sys.modules, "__main__", main)
-    value = notebook.check("bce", directory=A1)
-    assert isinstance(value, float) and value == 4.0
+    def define(source):
+        main = types.ModuleType("__main__")
+        vars(main).update(namespace(source))
+        monkeypatch.setitem(sys.modules, "__main__", main)
+
+    return define
+
+
+def test_a_passing_check_cell_has_no_value_and_says_what_hidden_checks_grade(kernel_main, capsys):
+    """No value: nbgrader validate would read public points (4 of the cell's 10) as partial credit."""
+    kernel_main(CORRECT)
+    assert notebook.check("bce", directory=A1) is None
     # three public checks of bce, each on cpu, and on cuda too where the kernel has a GPU
     ran = 6 if torch.cuda.is_available() else 3
-    assert f"all {ran} checks passed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"4 / 4 points, all {ran} checks passed" in out
+    assert "6 more points are graded by hidden checks after you submit" in out
+
+
+def test_a_failing_check_cell_ends_in_an_error_naming_the_failed_checks(kernel_main, capsys):
+    kernel_main(CORRECT.replace(".mean()", ".sum()"))
+    with pytest.raises(notebook.ChecksFailed) as failed:
+        notebook.check("bce", directory=A1)
+    assert str(failed.value).startswith("bce: 1 of 3 public checks failed (bce_matches_bceloss)")
+    assert failed.value._render_traceback_() == [f"ChecksFailed: {failed.value}"]
+    out = capsys.readouterr().out  # the table came first, with what to fix
+    assert "FAILED  bce_matches_bceloss" in out and "6 more points are graded by hidden checks" in out
 
 
 def test_missing_recording_says_where_to_open_the_notebook(tmp_path):

@@ -41,6 +41,10 @@ def test_html_table_shows_the_same_and_hides_the_same():
 def test_everything_passed_is_said_briefly():
     passed = [run("softmax_1d"), run("softmax_secret", hidden=True)]
     assert text_table(passed, title="softmax") == "softmax: 2 / 2 points, all 2 checks passed."
+    later = "2 more points are graded by hidden checks after you submit"
+    assert text_table(passed, title="softmax", hidden_points=2) == (
+        f"softmax: 2 / 2 points, all 2 checks passed. · {later}.")
+    assert later in " ".join(html_table(passed, title="softmax", hidden_points=2).split())
     assert "all 2 checks passed" in html_table(passed, title="softmax")
     assert "<table>" not in html_table(passed, title="softmax")
 

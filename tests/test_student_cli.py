@@ -40,7 +40,9 @@ def test_grade_check_reports_public_checks_of_a_wrong_notebook(tmp_path):
     assert "FAILED  bce_matches_bceloss" in result.output and "Input: yhat" in result.output
     assert "withheld bce_is_your_own" in result.output
     assert "passed, but its points are withheld" in result.output
-    assert "hidden" not in result.output.lower()
+    # no hidden check ran; the points they grade after submission are said
+    assert "hidden checks:" not in result.output.lower()
+    assert "6 more points are graded by hidden checks after you submit" in result.output
 
 
 def test_grade_check_of_a_correct_notebook_says_so_briefly(tmp_path):
