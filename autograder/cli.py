@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 LIMITS = SandboxConfig()  # the defaults of every limit option
+PIPE_WIDTH = 200  # columns of output that is not a terminal
 
 
 class Context:
@@ -39,9 +40,13 @@ class Context:
     @property
     def console(self) -> Console:
         if self._console is None:
+            import os
+
             from rich.console import Console
 
-            self._console = Console(stderr=False, highlight=False)
+            # a file or a pipe: wide enough that no table is cut (rich assumes 80 columns)
+            wide = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+            self._console = Console(stderr=False, highlight=False, width=PIPE_WIDTH if wide else None)
         return self._console
 
     @property

@@ -47,8 +47,8 @@ after you submit.{% endif %}</p>
 <p style="color: gray">{{ count }} skipped: {{ reason }}</p>
 {%- endfor %}
 {%- if hidden %}
-<p>Hidden checks: {{ hidden.passed }} of {{ hidden.ran }} passed, {{ hidden.points|pts }} /
-{{ hidden.max_points|pts }} points.{% if hidden.skipped %} {{ hidden.skipped }} skipped.{% endif %}</p>
+<p>hidden checks: {{ hidden.passed }} of {{ hidden.ran }} passed, {{ hidden.points|pts }}/{{
+hidden.max_points|pts }} points</p>
 {%- endif %}
 </div>
 """)
@@ -65,12 +65,15 @@ pre { background: #f6f6f6; padding: .6em; white-space: pre-wrap }
 <h1>{{ r.assignment }}: {{ r.points|pts }} / {{ r.max_points|pts }} points</h1>
 <p>Feedback for <b>{{ r.student }}</b>.</p>
 {%- if r.error %}<p class="problem">{{ r.error }}</p>{% endif %}
+{%- for reason, count in skipped %}
+<p style="color: gray">{{ count }} check{{ 's' if count != 1 }} not run: {{ reason }}</p>
+{%- endfor %}
 <table>
 <thead><tr><th>exercise</th><th>points</th><th>note</th></tr></thead>
 <tbody>
 {%- for e in r.exercises %}
 <tr><td><code>{{ e.exercise }}</code></td><td>{{ e.points|pts }} / {{ e.max_points|pts }}</td>
-<td>{{ e.problem or e.notice or '' }}</td></tr>
+<td>{{ '' if r.error and (e.problem or '') in r.error else (e.problem or e.notice or '') }}</td></tr>
 {%- endfor %}
 </tbody></table>
 {%- for e, table, cell_error in sections %}
@@ -114,10 +117,11 @@ def hidden_summary(runs: Sequence[CheckRun]) -> HiddenSummary | None:
 
 
 def skipped_reasons(runs: Sequence[CheckRun]) -> list[tuple[str, int]]:
-    """Skipped public checks, counted once per reason (a table row each would bury the failures)."""
+    """Skipped checks, public and hidden, counted once per reason (a table row each would bury
+    the failures)."""
     counts: dict[str, int] = {}
     for r in runs:
-        if r.skipped and not r.hidden:
+        if r.skipped:
             counts[r.message or "skipped"] = counts.get(r.message or "skipped", 0) + 1
     return list(counts.items())
 
@@ -127,23 +131,28 @@ def _all_passed(runs: Sequence[CheckRun]) -> bool:
     return bool(ran) and all(r.passed for r in ran)
 
 
-def html_table(runs: Sequence[CheckRun], *, title: str, hidden_points: float = 0.0) -> str:
+def html_table(runs: Sequence[CheckRun], *, title: str, hidden_points: float = 0.0,
+               show_skipped: bool = True) -> str:
     """An HTML table for JupyterLab: public checks in full (when one failed), hidden counted;
-    ``hidden_points``: points that hidden checks grade later (said on the first line)."""
+    ``hidden_points``: points that hidden checks grade later (said on the first line). Without
+    ``show_skipped`` the checks not run are left for the page to state once."""
     points, max_points = totals(runs)
     public = [r for r in runs if not r.hidden]
     all_passed = _all_passed(runs)
     return _TABLE.render(title=title, points=points, max_points=max_points,
                          hidden_points=hidden_points,
                          runs=[] if all_passed else [r for r in public if not r.skipped],
-                         skipped=[] if all_passed else skipped_reasons(runs), all_passed=all_passed,
+                         skipped=[] if all_passed or not show_skipped else skipped_reasons(runs),
+                         all_passed=all_passed,
                          ran=sum(not r.skipped for r in runs),
                          hidden=None if all_passed else hidden_summary(runs))
 
 
-def text_table(runs: Sequence[CheckRun], *, title: str, hidden_points: float = 0.0) -> str:
+def text_table(runs: Sequence[CheckRun], *, title: str, hidden_points: float = 0.0,
+               show_skipped: bool = True) -> str:
     """A plain-text table for terminals; when everything passed, one line says so.
-    ``hidden_points``: points that hidden checks grade later, said on the first line."""
+    ``hidden_points``: points that hidden checks grade later, said on the first line; without
+    ``show_skipped`` the checks not run are left for the caller to state once."""
     points, max_points = totals(runs)
     head = f"{title}: {points:g} / {max_points:g} points"
     later = (f" · {hidden_points:g} more points are graded by hidden checks after you submit."
@@ -158,12 +167,12 @@ def text_table(runs: Sequence[CheckRun], *, title: str, hidden_points: float = 0
         lines.append(f"  {status(r):7} {r.name:<{width}} {r.device:<4} {r.points:g}/{r.max_points:g}")
         if r.message and (not r.passed or r.withheld):
             lines.extend(f"          {line}" for line in r.message.splitlines())
-    lines.extend(f"  {count} skipped: {reason}" for reason, count in skipped_reasons(runs))
+    if show_skipped:
+        lines.extend(f"  {count} skipped: {reason}" for reason, count in skipped_reasons(runs))
     hidden = hidden_summary(runs)
     if hidden is not None:
         lines.append(f"  hidden checks: {hidden.passed} of {hidden.ran} passed, "
-                     f"{hidden.points:g}/{hidden.max_points:g} points"
-                     + (f", {hidden.skipped} skipped" if hidden.skipped else ""))
+                     f"{hidden.points:g}/{hidden.max_points:g} points")
     return "\n".join(lines)
 
 
@@ -171,8 +180,9 @@ def write_feedback_pages(results: list[SubmissionResult], out_dir: Path) -> None
     """Write one page per student to ``out_dir/feedback/<student>.html``: safe to hand out."""
     from autograder.results import safe_name
 
-    for result in results:
-        write_atomic(out_dir / "feedback" / f"{safe_name(result.student)}.html", feedback_page(result))
+    for result in results:  # 0644: pages are for handing out (nbgrader's release copies them)
+        write_atomic(out_dir / "feedback" / f"{safe_name(result.student)}.html", feedback_page(result),
+                     mode=0o644)
 
 
 def feedback_page(result: SubmissionResult) -> str:
@@ -180,8 +190,9 @@ def feedback_page(result: SubmissionResult) -> str:
     sections = []
     for exercise in result.exercises:
         runs = [r for r in result.checks if r.exercise == exercise.exercise]
-        table = html_table(runs, title=f"{exercise.exercise} checks") if runs else ""
+        table = html_table(runs, title=f"{exercise.exercise} checks", show_skipped=False) if runs else ""
         cell_error = exercise.cell_error
-        if exercise.points < exercise.max_points or cell_error:
+        if (exercise.points < exercise.max_points and table) or cell_error:
             sections.append((exercise, table, cell_error))
-    return _PAGE.render(r=result, sections=sections)
+    # checks not run (no GPU, say) are stated once for the page, not under every exercise
+    return _PAGE.render(r=result, sections=sections, skipped=skipped_reasons(result.checks))

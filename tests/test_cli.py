@@ -32,7 +32,9 @@ def nbgrader_run(tmp_path_factory):
     broken.mkdir(parents=True)
     (broken / "a1_logistic.ipynb").write_text('{"cells": [')
     out = root / "results"
-    result = grade("a1_logistic", root / "submitted", "--out", out)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("COLUMNS", raising=False)  # output to a pipe, as from a script
+        result = grade("a1_logistic", root / "submitted", "--out", out)
     return result, out
 
 
@@ -41,6 +43,11 @@ def test_run_exits_zero_and_prints_a_table(nbgrader_run):
     assert result.exit_code == 0, result.output
     assert "alice" in result.output and "10/10" in result.output
     assert "3 graded, 1 with errors" in result.output
+    # not a terminal: wide enough that the table keeps its right border and carol's whole problem
+    rows = [line for line in result.output.splitlines() if line[:1] in "┏┃┡│└"]
+    assert rows and all(line.rstrip()[-1] in "┓┃┩│┘" for line in rows), result.output
+    carol = next(line for line in rows if "carol" in line)
+    assert "not a valid notebook" in carol and "…" not in carol, carol
 
 
 def test_results_json_follows_the_documented_schema(nbgrader_run):

@@ -34,7 +34,7 @@ def test_text_table_shows_public_failures_in_full_and_hidden_checks_as_counts():
 def test_html_table_shows_the_same_and_hides_the_same():
     page = html_table(RUNS, title="softmax")
     assert "softmax_matches_reference" in page and "expected 0.25, got 0.5" in page
-    assert "Hidden checks: 1 of 2 passed" in page
+    assert "hidden checks: 1 of 2 passed, 2/3 points" in " ".join(page.split())
     assert "secret" not in page.lower()
 
 
@@ -61,3 +61,49 @@ def test_feedback_page_escapes_what_students_control():
     assert "<img" not in page
     assert "3 / 10 points" in page and "softmax_matches_reference" in page
     assert "secret" not in page.lower()
+
+
+def visible(page):
+    import html
+    import re
+
+    page = re.sub(r"<style.*?</style>", " ", page, flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+def result_of(*, error=None, exercises, checks):
+    return SubmissionResult(student="ana", assignment="a2_softmax", path="ana.ipynb", sha256="",
+                            status="error" if error else "graded", error=error,
+                            points=sum(e.points for e in exercises),
+                            max_points=sum(e.max_points for e in exercises),
+                            exercises=exercises, checks=checks)
+
+
+def test_a_feedback_page_says_once_which_checks_did_not_run():
+    backward = [CheckRun(**{**vars(r), "exercise": "softmax_backward"}) for r in RUNS]
+    page = visible(feedback_page(result_of(
+        exercises=[ExerciseResult("softmax", 3.0, 5.0), ExerciseResult("softmax_backward", 3.0, 5.0)],
+        checks=[*RUNS, *backward])))
+    assert page.count("no CUDA device on this machine") == 1
+    assert "2 checks not run: no CUDA device on this machine" in page
+    assert page.count("hidden checks: 1 of 2 passed, 2/3 points") == 2  # one line per exercise
+    assert "skipped" not in page
+
+
+def test_a_broken_submission_is_shown_once_without_empty_sections():
+    error = "ana.ipynb is not a valid notebook: broken JSON at line 68. Was it truncated?"
+    page = visible(feedback_page(result_of(
+        error=error, checks=[],
+        exercises=[ExerciseResult("softmax", 0.0, 8.0, problem=error),
+                   ExerciseResult("softmax_backward", 0.0, 12.0, problem=error)])))
+    assert page.count("broken JSON") == 1
+    assert "softmax 0 / 8" in page and "softmax_backward 0 / 12" in page
+    assert page.endswith("softmax_backward 0 / 12")  # no sections (headings) after the table
+
+
+def test_feedback_pages_can_be_handed_out(tmp_path):
+    from autograder.report import write_feedback_pages
+
+    write_feedback_pages([result_of(exercises=[ExerciseResult("softmax", 3.0, 5.0)], checks=RUNS)],
+                         tmp_path)
+    assert (tmp_path / "feedback" / "ana.html").stat().st_mode & 0o777 == 0o644

@@ -41,7 +41,7 @@ from autograder.grading.batch import discover, grade_batch
 from autograder.grading.config import GradeConfig
 from autograder.grading.pool import default_workers
 from autograder.grading.scoring import Submission
-from autograder.report import html_table, text_table
+from autograder.report import html_table, skipped_reasons, text_table
 from autograder.results import SubmissionResult
 from autograder.settings import COURSE_FILE
 
@@ -196,9 +196,12 @@ def record_grades(course: CourseLayout, result: SubmissionResult, *, timestamp: 
 
 
 def _output_cells(runs: list[Any], *, title: str, points: float) -> list[Any]:
+    """A check cell's outputs in the feedback: the table (checks not run are said once, at the
+    top of the notebook) and the points."""
     return [
-        nbformat.v4.new_output("display_data", data={"text/html": html_table(runs, title=title),
-                                                     "text/plain": text_table(runs, title=title)}),
+        nbformat.v4.new_output("display_data", data={
+            "text/html": html_table(runs, title=title, show_skipped=False),
+            "text/plain": text_table(runs, title=title, show_skipped=False)}),
         nbformat.v4.new_output("execute_result", data={"text/plain": repr(float(points))},
                                execution_count=None),
     ]
@@ -244,11 +247,15 @@ def autograded_notebook(result: SubmissionResult, *, submitted: Path, released: 
             cell.source, cell.metadata = checks[check_id].source, checks[check_id].metadata
         cell.cell_type, cell.execution_count = "code", None
         note = exercise.problem or exercise.cell_error
+        if note and result.error and note in result.error:
+            note = None  # the submission's own error is said once, at the top
         title = f"{exercise.exercise} (graded)" + (f": {note.splitlines()[0]}" if note else "")
         cell.outputs = _output_cells(runs, title=title, points=exercise.points)
     summary = f"**Graded by `grade`: {result.points:g} / {result.max_points:g} points.**"
     if unreadable or result.error:
         summary += f"\n\nYour submitted file could not be graded as it was: {result.error or unreadable}"
+    for reason, count in skipped_reasons(result.checks):
+        summary += f"\n\n{count} check{'s' if count != 1 else ''} not run: {reason}"
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(summary))
     return nb
 
