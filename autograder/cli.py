@@ -344,6 +344,8 @@ def new(obj: Context, name: str, exercises: tuple[str, ...], points: float) -> N
         raise click.UsageError(str(exc)) from None
     for path in written:
         obj.console.print(f"wrote {shown(path)}")
+    obj.console.print(f"Students: each saves {shown(course_dir / 'student_nbgrader_config.py')} as "
+                      "~/.jupyter/nbgrader_config.py (see the README's student set-up).")
     option = "" if obj.solutions_option is None else f" --solutions {obj.solutions_option}"
     obj.console.print(f"next: grade{option} build {name}, then grade{option} audit {name}")
 
@@ -550,9 +552,10 @@ def course_init(obj: Context, course_dir: Path, names: tuple[str, ...], course_i
                 exchange: Path | None) -> None:
     """Create or refresh the nbgrader course in COURSE_DIR.
 
-    Writes nbgrader_config.py (only if missing; it keeps the hidden checks out of releases)
-    and copies each assignment's notebook, checks and expected.json into source/<a>/. Run it
-    again after editing solutions/ and `grade build`.
+    Writes nbgrader_config.py (only if missing; it keeps the hidden checks out of releases),
+    student_nbgrader_config.py for students to save as ~/.jupyter/nbgrader_config.py (the
+    course id and the exchange), and copies each assignment's notebook, checks and expected.json
+    into source/<a>/. Run it again after editing solutions/ and `grade build`.
     """
     from autograder.integrations.nbgrader_course import init_course
 

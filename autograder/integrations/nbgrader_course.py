@@ -66,6 +66,17 @@ c.Execute.timeout = 600
 {exchange}'''
 
 
+STUDENT_CONFIG_FILE = "student_nbgrader_config.py"
+_STUDENT_CONFIG = '''\
+# Written by `grade course init` for the students of course {course_id!r}. Save it as
+# ~/.jupyter/nbgrader_config.py: JupyterLab's Assignments tab and the nbgrader commands
+# (fetch_assignment, submit, fetch_feedback) read it there.
+c = get_config()  # noqa: F821 (nbgrader provides get_config)
+
+c.CourseDirectory.course_id = {course_id!r}
+{exchange}'''
+
+
 @dataclass(frozen=True)
 class CourseLayout:
     """Where an nbgrader course keeps things, as its own configuration says."""
@@ -92,14 +103,21 @@ def init_course(course: Path, *, solutions: Path, built: Path, names: list[str],
     written = []
     course.mkdir(parents=True, exist_ok=True)
     config = course / CONFIG_FILE
+    exchange_line = f"c.Exchange.root = {str(exchange.resolve())!r}\n" if exchange else ""
     if not config.exists():
         from nbgrader.coursedir import CourseDirectory
 
         ignore = [*CourseDirectory().ignore, *NEVER_RELEASED]
-        exchange_line = f"c.Exchange.root = {str(exchange.resolve())!r}\n" if exchange else ""
         config.write_text(_CONFIG.format(course_id=course_id, ignore=ignore, exchange=exchange_line),
                           encoding="utf-8")
         written.append(config)
+    student_config = course / STUDENT_CONFIG_FILE
+    if not student_config.exists():  # what students need to reach the same exchange
+        student_config.write_text(_STUDENT_CONFIG.format(
+            course_id=course_id, exchange=exchange_line or "# c.Exchange.root: nbgrader's default, "
+            "/usr/local/share/nbgrader/exchange (it must exist and be writable by everyone)\n"),
+            encoding="utf-8")
+        written.append(student_config)
     for name in names:
         assignment = load_assignment(name, solutions)
         expected = built / name / "expected.json"
