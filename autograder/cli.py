@@ -344,8 +344,6 @@ def new(obj: Context, name: str, exercises: tuple[str, ...], points: float) -> N
         raise click.UsageError(str(exc)) from None
     for path in written:
         obj.console.print(f"wrote {shown(path)}")
-    obj.console.print(f"Students: each saves {shown(course_dir / 'student_nbgrader_config.py')} as "
-                      "~/.jupyter/nbgrader_config.py (see the README's student set-up).")
     option = "" if obj.solutions_option is None else f" --solutions {obj.solutions_option}"
     obj.console.print(f"next: grade{option} build {name}, then grade{option} audit {name}")
 
@@ -454,6 +452,38 @@ def demo(ctx: click.Context, out_root: Path, devices: tuple[str, ...]) -> None:
         # the options not given here take their defaults (click fills them in)
         ctx.invoke(run, assignment=name, submissions=(submitted,), out_dir=out_root / "results" / name,
                    devices=devices)
+
+
+@cli.command("report")
+@click.argument("results", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("report"), show_default=True, help="Folder for index.html, PNGs and CSVs.")
+@click.pass_obj
+def report_command(obj: Context, results: tuple[Path, ...], out_dir: Path) -> None:
+    """Item analysis for instructors: scores, pass rates and how well each check discriminates.
+
+    RESULTS are results.json files, or folders holding one (`grade run`'s --out, or a course's
+    grades/<assignment>/). Default: every grades/*/results.json here (an nbgrader course
+    folder), else results/results.json. Writes OUT/index.html (it names students: not for
+    them), a PNG of the score distributions and one of the check pass rates per assignment, a
+    trend across assignments, and checks.csv, scores.csv and limits.csv with the same numbers.
+    """
+    from autograder.analysis_page import load_results, write_report
+
+    found = list(results) or sorted(Path("grades").glob("*/results.json")) or [
+        p for p in [Path("results") / "results.json"] if p.is_file()]
+    if not found:
+        raise click.UsageError("no results given, and neither grades/*/results.json nor "
+                               "results/results.json here: pass a results.json or its folder")
+    batches = []
+    for path in found:
+        try:
+            batches.append(load_results(path))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise click.UsageError(f"{path}: not a results.json that grade wrote ({exc})") from None
+    page = write_report(batches, out_dir)
+    obj.console.out(f"item analysis of {len(batches)} assignment{'s' if len(batches) != 1 else ''}: "
+                    f"{page} (with checks.csv, scores.csv, limits.csv)")
 
 
 @cli.command("check")
@@ -568,6 +598,8 @@ def course_init(obj: Context, course_dir: Path, names: tuple[str, ...], course_i
         raise click.UsageError(str(exc)) from None
     for path in written:
         obj.console.print(f"wrote {shown(path)}")
+    obj.console.print(f"Students: each saves {shown(course_dir / 'student_nbgrader_config.py')} as "
+                      "~/.jupyter/nbgrader_config.py (see the README's student set-up).")
 
 
 @course.command("autograde")

@@ -76,7 +76,7 @@ def test_the_student_config_from_course_init_is_all_a_student_needs(tmp_path):
         folder.mkdir()
     made = tool("grade", "--solutions", str(SOLUTIONS), "course", "init", str(course), "--assignment",
                 "a1_logistic", "--exchange", str(exchange), cwd=ROOT, home=admin)
-    assert "student_nbgrader_config.py" in made.stdout
+    assert "Students: each saves" in made.stdout and "student_nbgrader_config.py" in made.stdout
     tool("nbgrader", "generate_assignment", "a1_logistic", cwd=course, home=admin)
     tool("nbgrader", "release_assignment", "a1_logistic", cwd=course, home=admin)
     (student / ".jupyter").mkdir()
