@@ -442,7 +442,8 @@ def checks_table(result: Audit) -> Table:
 @devices_option
 @click.pass_context
 def demo(ctx: click.Context, out_root: Path, devices: tuple[str, ...]) -> None:
-    """Create the demo class (12 students, every assignment) in nbgrader's layout and grade it."""
+    """Create the demo class (12 students, every assignment) in nbgrader's layout, grade it,
+    and write the instructor's item analysis of it (OUT/report/index.html)."""
     from autograder.demo import make_class
 
     obj: Context = ctx.obj
@@ -452,6 +453,8 @@ def demo(ctx: click.Context, out_root: Path, devices: tuple[str, ...]) -> None:
         # the options not given here take their defaults (click fills them in)
         ctx.invoke(run, assignment=name, submissions=(submitted,), out_dir=out_root / "results" / name,
                    devices=devices)
+    graded = tuple(out_root / "results" / name for name in available(obj.solutions))
+    ctx.invoke(report_command, results=graded, out_dir=out_root / "report")
 
 
 @cli.command("report")
