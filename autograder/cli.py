@@ -443,7 +443,8 @@ def checks_table(result: Audit) -> Table:
 @click.pass_context
 def demo(ctx: click.Context, out_root: Path, devices: tuple[str, ...]) -> None:
     """Create the demo class (12 students, every assignment) in nbgrader's layout, grade it,
-    and write the instructor's item analysis of it (OUT/report/index.html)."""
+    and write the instructor's item analysis (OUT/report/) and similarity pages
+    (OUT/similarity/<assignment>/) of it."""
     from autograder.demo import make_class
 
     obj: Context = ctx.obj
@@ -455,6 +456,9 @@ def demo(ctx: click.Context, out_root: Path, devices: tuple[str, ...]) -> None:
                    devices=devices)
     graded = tuple(out_root / "results" / name for name in available(obj.solutions))
     ctx.invoke(report_command, results=graded, out_dir=out_root / "report")
+    for name in available(obj.solutions):
+        ctx.invoke(similarity_command, assignment=name, submissions=(submitted,),
+                   out_dir=out_root / "similarity" / name, threshold=0.5)
 
 
 @cli.command("report")
@@ -487,6 +491,47 @@ def report_command(obj: Context, results: tuple[Path, ...], out_dir: Path) -> No
     page = write_report(batches, out_dir)
     obj.console.out(f"item analysis of {len(batches)} assignment{'s' if len(batches) != 1 else ''}: "
                     f"{page} (with checks.csv, scores.csv, limits.csv)")
+
+
+@cli.command("similarity")
+@click.argument("assignment")
+@click.argument("submissions", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("similarity"), show_default=True, help="Folder for index.html.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Show pairs whose similarity on an exercise is at least this (0 to 1).")
+@click.pass_obj
+def similarity_command(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: Path,
+                       threshold: float) -> None:
+    """Find similar code between SUBMISSIONS of ASSIGNMENT, exercise by exercise.
+
+    Compares each exercise's graded cells only (not the starter code or prose everyone shares),
+    with comments, formatting and identifier names left out, by winnowed fingerprints as MOSS
+    does: renamed variables, reordered functions and added comments do not hide a copy. Writes
+    OUT/index.html: the pairs ranked, with the matching lines side by side. A match is a
+    reason to look, never proof. SUBMISSIONS as for `grade run`.
+    """
+    from autograder.grading.batch import discover
+    from autograder.similarity_page import similarity_report
+
+    try:
+        spec = load_assignment(assignment, obj.solutions)
+    except CourseError as exc:
+        raise click.UsageError(str(exc)) from None
+    found = discover(list(submissions), assignment)
+    if len(found) < 2:
+        raise click.UsageError(f"{len(found)} submission(s) found in {', '.join(map(str, submissions))}: "
+                               "need two or more to compare")
+    released = obj.solutions.parent / "assignments" / assignment / f"{assignment}.ipynb"
+    page, matches, unreadable = similarity_report(found, spec, released=released, out=out_dir,
+                                                  threshold=threshold)
+    for line in unreadable:
+        obj.console.out(f"not compared: {line}")
+    shown = [m for m in matches if m.similarity >= threshold]
+    for m in shown[:10]:
+        obj.console.out(f"{100 * m.similarity:5.0f}%  {m.exercise}: {m.a} and {m.b}")
+    obj.console.out(f"{len(found)} submissions, {len(shown)} pairs at or above {100 * threshold:.0f}%: "
+                    f"{page} (a reason to look, not proof)")
 
 
 @cli.command("check")
