@@ -743,6 +743,47 @@ def server_stop(obj: Context) -> None:
     obj.console.out(f"stopped {len(stopped)} grading server{'s' if len(stopped) != 1 else ''}")
 
 
+@course.command("lms")
+@click.argument("lms", type=click.Choice(["canvas", "moodle"]))
+@click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="CSV with columns nbgrader_id,lms_id (and optionally name,sis_login_id,section): "
+                   "who each nbgrader student is in the LMS.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The CSV to write. Default: <lms>_grades.csv in the course folder.")
+@click.option("--course", "course_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="The nbgrader course folder.")
+@click.option("--moodle-identifier", type=click.Choice(["email", "idnumber", "username"]),
+              default="email", show_default=True,
+              help="What lms_id holds for Moodle (choose the same when importing).")
+@click.pass_obj
+def course_lms(obj: Context, lms: str, mapping: Path, out_file: Path | None, course_dir: Path,
+               moodle_identifier: str) -> None:
+    """Write the gradebook's grades as a Canvas gradebook CSV or a Moodle grade-import CSV.
+
+    Scores are those of `nbgrader export` (late penalties applied, 0 where nothing was
+    submitted). Students in the gradebook but not in --mapping are left out of the file and
+    listed; students in --mapping the gradebook does not know get empty grades and are listed.
+    """
+    from autograder.integrations.lms import gradebook_grades, read_mapping, write_lms
+    from autograder.integrations.nbgrader_course import gradebook, layout
+
+    try:
+        course_layout = layout(course_dir)
+        people = read_mapping(mapping)
+        with gradebook(course_layout) as gb:
+            grades = gradebook_grades(gb)
+        out = out_file or course_dir / f"{lms}_grades.csv"
+        done = write_lms(grades, people, out, lms=lms, moodle_identifier=moodle_identifier)
+    except CourseError as exc:
+        raise click.UsageError(str(exc)) from None
+    echo = obj.console.out
+    echo(f"wrote {out}: {done.rows} students, {len(grades.assignments)} assignments")
+    if done.unmapped:
+        echo(f"NOT in the file, not in {mapping.name}: {', '.join(done.unmapped)}")
+    if done.unknown:
+        echo(f"in {mapping.name} but not in the gradebook (empty grades): {', '.join(done.unknown)}")
+
+
 def main() -> None:
     from autograder.isolation.child import exit_now
     from autograder.server import forward
