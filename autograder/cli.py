@@ -699,6 +699,54 @@ def course_autograde(obj: Context, assignment: str, course_dir: Path, students: 
     obj.console.print(f"{len(results)} graded into the gradebook; results in {out_dir}")
 
 
+@cli.command("watch")
+@click.argument("assignment")
+@click.option("--course", "course_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="The nbgrader course folder.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds between two looks at the exchange.")
+@click.option("--max-submissions", type=click.IntRange(min=1), default=None,
+              help="Grade at most this many submissions per student; later ones are collected "
+                   "(nbgrader keeps the latest) but not graded, and said so here.")
+@click.option("--cooldown", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds after a student's graded submission before their next is graded.")
+@devices_option
+@limit_options
+@click.pass_obj
+def watch(obj: Context, assignment: str, course_dir: Path, interval: float, max_submissions: int | None,
+          cooldown: float, devices: tuple[str, ...], check_timeout: float, submission_timeout: float,
+          memory_gib: float, scratch_mib: float) -> None:
+    """Grade each submission of ASSIGNMENT as it arrives, and release its feedback.
+
+    Run it in the course folder while students submit: every few seconds it collects new
+    submissions from nbgrader's exchange, grades each in the sandbox (as `grade course
+    autograde` does: gradebook, autograded/, grades/), and runs nbgrader's generate_feedback and
+    release_feedback for that student, who can `nbgrader fetch_feedback` a minute after
+    submitting. Its progress is kept in grades/ASSIGNMENT/watch.json: stopped at any moment
+    (even kill -9) and started again, it loses no submission and grades none twice. Ctrl-C stops it.
+    """
+    import datetime
+
+    from autograder.grading.config import GradeConfig
+    from autograder.integrations.watch import Watcher
+
+    sandbox = sandbox_config(check_timeout=check_timeout, submission_timeout=submission_timeout,
+                             memory_gib=memory_gib, scratch_mib=scratch_mib)
+
+    def say(line: str) -> None:
+        obj.console.out(f"{datetime.datetime.now():%H:%M:%S} {line}")
+
+    try:
+        watcher = Watcher(course_dir, assignment, config=GradeConfig(devices=devices, sandbox=sandbox),
+                          max_submissions=max_submissions, cooldown_s=cooldown, say=say)
+        say(f"watching {watcher.inbound} for {assignment} every {interval:g} s (Ctrl-C stops)")
+        watcher.run(interval_s=interval)
+    except CourseError as exc:
+        raise click.UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        say("stopped")
+
+
 @cli.group()
 def server() -> None:
     """The grading server that keeps `grade` warm between commands.
