@@ -7,6 +7,11 @@ own comparison (``compare_steps``, with the grader's tolerances) runs over many 
 on every correct variant of ``variants.py``: none may fail once, so the fixed seeds the checks
 use cannot have been picked to hide a false failure. Finally each known mistake's message
 names that mistake.
+
+BNNet is compared with the same network written as one ``nn.Sequential`` (the oracle) and with
+the network computed by hand, through the probe that loads weights into the layers it finds by
+their sizes; every correct variant passes the comparison on many random depths and widths, and
+each misplaced batch norm is named in its message.
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ def subject(label: str, source: str | None = None, **functions) -> LocalSubject:
 
 VARIANTS = variants_of(ASSIGNMENT)
 CORRECT = [("reference", None)] + [(v.name, v.source) for v in VARIANTS
-                                   if v.correct or v.device == "cuda"]
+                                   if v.exercise == "batchnorm_forward" and (v.correct or v.device == "cuda")]
 
 
 def layer_like(c, *, momentum, eps, dtype, seed):
@@ -237,4 +242,89 @@ def test_each_mistake_gets_a_message_that_names_it(name):
         kwargs["reference"] = subject("reference")
     with pytest.raises(CheckFailed) as failure:
         fn(**kwargs)
+    assert text in str(failure.value)
+
+
+# --- BNNet ----------------------------------------------------------------------------------------
+
+NET_CORRECT = [("reference", None)] + [(v.name, v.source) for v in VARIANTS
+                                       if v.exercise == "bn_net" and v.correct]
+
+
+def distinct_widths(seed):
+    """Layer widths, all different (the probe finds layers by their sizes), 2 to 5 of them."""
+    g = torch.Generator().manual_seed(seed)
+    depth = int(torch.randint(2, 6, (1,), generator=g))
+    return [int(w) + 2 for w in torch.randperm(14, generator=g)[:depth]]
+
+
+def net_case(seed):
+    layers = distinct_widths(seed)
+    dtype = (torch.float32, torch.float64)[seed % 2]
+    weights = checks.net_weights(layers, seed=100 * seed, dtype=dtype)
+    modes = [True, True, False, True, False]
+    xs = [checks.batch(int(n), layers[0], seed=100 * seed + k, dtype=dtype)
+          for k, n in enumerate(torch.randint(2, 30, (len(modes),),
+                                              generator=torch.Generator().manual_seed(seed)))]
+    return layers, weights, xs, modes, str(dtype).removeprefix("torch.")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_reference_net_is_the_sequential_oracle(seed):
+    layers, weights, xs, modes, dtype = net_case(seed)
+    ours = subject("reference").run("bnnet_run", layers, *weights, xs, modes, dtype, "cpu").unwrap()
+    oracle = subject("oracle", BNNet=hidden.BNNetAsSequential)
+    theirs = oracle.run("bnnet_run", layers, *weights, xs, modes, dtype, "cpu").unwrap()
+    tolerance = TOLERANCE[getattr(torch, dtype)]
+    for a, b in zip(ours["outputs"], theirs["outputs"], strict=True):
+        torch.testing.assert_close(a, b, **tolerance)
+    for a, b in zip(ours["running"], theirs["running"], strict=True):
+        torch.testing.assert_close(a, b, **tolerance)
+
+
+def test_the_probe_loads_weights_into_the_layers_it_finds():
+    """What the probe computes is the network the weights describe, by hand."""
+    layers = [3, 5, 2]
+    linears, norms = checks.net_weights(layers, seed=7, dtype=torch.float64)
+    x = torch.randn(6, 3, dtype=torch.float64)
+    got = subject("reference").run("bnnet_run", layers, linears, norms, [x], [True], "float64",
+                                   "cpu").unwrap()
+    h = x @ linears[0]["weight"].T + linears[0]["bias"]
+    h = norms[0]["gamma"] * (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + 1e-5) + norms[0]["beta"]
+    want = torch.relu(h) @ linears[1]["weight"].T + linears[1]["bias"]
+    torch.testing.assert_close(got["outputs"][0], want)
+
+
+@pytest.mark.parametrize(("name", "source"), NET_CORRECT, ids=[n for n, _ in NET_CORRECT])
+def test_correct_networks_pass_the_comparison_on_many_shapes(name, source):
+    student, reference = subject(name, source), subject("reference")
+    failures = []
+    for seed in range(20):
+        layers, weights, xs, modes, dtype = net_case(seed)
+        try:
+            got = checks.run_net(student, layers, weights, xs, modes, dtype=dtype)
+            want = checks.run_net(reference, layers, weights, xs, modes, dtype=dtype)
+            for step in range(len(xs)):
+                checks.assert_close(got["outputs"][step], want["outputs"][step], what=f"step {step}")
+            checks.assert_close(got["running"], want["running"], what="running statistics")
+        except CheckFailed as failure:
+            failures.append((seed, layers, str(failure)[:300]))
+    assert failures == []
+
+
+NET_DIAGNOSED = {
+    "batch_norm_after_the_activation": ("test_bn_net_training_forward", checks.AFTER_ACTIVATION),
+    "norms_never_applied": ("test_bn_net_training_forward", checks.NO_NORM),
+    "batch_norm_on_the_output_layer_too": ("test_bn_net_training_forward", checks.OUTPUT_NORMALISED),
+    "layers_in_a_python_list": ("test_bn_net_training_forward", "a plain Python list"),
+    "batch_statistics_in_eval_mode_too": ("test_bn_net_evaluation", checks.EVAL_HINT),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NET_DIAGNOSED))
+def test_each_network_mistake_gets_a_message_that_names_it(name):
+    source = next(v.source for v in VARIANTS if v.name == name)
+    check_name, text = NET_DIAGNOSED[name]
+    with pytest.raises(CheckFailed) as failure:
+        getattr(checks, check_name)(subject(name, source), subject("reference"), "cpu")
     assert text in str(failure.value)

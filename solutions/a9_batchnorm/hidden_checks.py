@@ -1,15 +1,19 @@
 """Hidden checks for a9_batchnorm: run by `grade`, never shipped to students."""
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
-from autograder.checks import assert_same_kind, check, expect, oracle, randn
+from autograder.checks import assert_close, assert_same_kind, check, expect, oracle, randn
 
 from public_checks import (  # helpers shared with the public checks
+    NET_HINT,
     batch,
     check_gradients,
     check_steps,
     layer,
+    net_weights,
+    run_net,
     run_steps,
     steps_outcome,
 )
@@ -108,3 +112,47 @@ def test_batchnorm_keeps_dtype_and_device(student, device):
                                  hint="Make every tensor you create with x's dtype and device "
                                       "(torch.zeros_like(x), device=x.device), and if you compute "
                                       "in float64, convert back with .to(x.dtype).")
+
+
+# --- BNNet --------------------------------------------------------------------------------------
+
+class BNNetAsSequential(nn.Module):
+    """The network written as one nn.Sequential, an independent check on the reference."""
+
+    def __init__(self, layers):
+        super().__init__()
+        blocks = []
+        for n_in, n_out in zip(layers[:-2], layers[1:-1], strict=True):
+            blocks += [nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.ReLU()]
+        self.body = nn.Sequential(*blocks, nn.Linear(layers[-2], layers[-1]))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+oracle("bn_net", BNNet=BNNetAsSequential)
+
+
+@check("bn_net", points=3)
+def test_bn_net_other_depths(student, reference, device):
+    """No hidden layer, one, three; float64; training then evaluation: every output and running
+    statistic."""
+    for layers, seed in (([5, 3], 1201), ([7, 12, 2], 1211), ([4, 11, 10, 8, 3], 1221)):
+        weights = net_weights(layers, seed=seed, dtype=torch.float64, device=device)
+        xs = [batch(n, layers[0], seed=seed + k, dtype=torch.float64, device=device)
+              for k, n in enumerate((8, 20, 6))]
+        modes = [True, True, False]
+        got = run_net(student, layers, weights, xs, modes, dtype="float64", device=device)
+        want = run_net(reference, layers, weights, xs, modes, dtype="float64", device=device)
+        for step, (x, mode) in enumerate(zip(xs, modes, strict=True)):
+            assert_close(got["outputs"][step], want["outputs"][step],
+                         what=f"BNNet({layers}) in float64 with given weights, forward pass "
+                              f"{step + 1} of 3 ({'train' if mode else 'eval'}() mode, x of "
+                              f"shape {tuple(x.shape)}): the logits",
+                         inputs={"x": x}, hint=NET_HINT)
+        for (mean, var), (want_mean, want_var), width in zip(got["running"], want["running"],
+                                                             layers[1:-1], strict=True):
+            assert_close([mean, var], [want_mean, want_var],
+                         what=f"BNNet({layers}) in float64: (running_mean, running_var) of its "
+                              f"nn.BatchNorm1d({width}) after two training passes",
+                         hint=NET_HINT)

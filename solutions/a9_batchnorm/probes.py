@@ -4,6 +4,8 @@
   feeds the running statistics each call returns into the next, as an ``nn.BatchNorm1d`` layer
   carries its buffers from one forward pass to the next.
 - ``batchnorm_gradients`` back-propagates a weighted sum of y to x, gamma and beta.
+- ``bnnet_run`` builds the student's ``BNNet``, loads given weights into its layers (found by
+  their sizes) and runs it in training and evaluation mode.
 
 Every call gets fresh copies of its tensors: changing the arguments in place is allowed.
 Trusted course material: sent to the sandbox and run before the student's code, and released
@@ -11,6 +13,7 @@ with the public checks (the check cell runs these probes in the student's kernel
 """
 
 import torch
+from torch import nn
 
 from autograder.probes import ProbeError, probe
 
@@ -70,3 +73,80 @@ def batchnorm_gradients(ns, x, gamma, beta, running_mean, running_var, training,
     with ns.recording():
         (y * upstream).sum().backward()
     return {"y": y.detach(), "connected": True, "grads": [leaf.grad for leaf in leaves]}
+
+
+# --- BNNet --------------------------------------------------------------------------------------
+
+def _only(found, what, advice):
+    if len(found) != 1:
+        raise ProbeError(f"the network has {len(found)} {what} among its modules, expected exactly "
+                         f"one. {advice}")
+    return found[0]
+
+
+def _load(net, layers, linears, norms):
+    """Copy the given weights into the student's layers, found by their shapes: an nn.Linear by
+    (in_features, out_features), an nn.BatchNorm1d by num_features (the checks use distinct
+    widths), so that the order in which the layers were created or registered does not matter."""
+    advice = (f"BNNet({layers}) needs one nn.Linear(layers[i], layers[i + 1]) per pair of "
+              "consecutive sizes and one nn.BatchNorm1d per hidden size, registered as "
+              "submodules (attributes, nn.ModuleList or nn.Sequential; a plain Python list hides "
+              "them from PyTorch).")
+    found_linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    found_norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm1d)]
+    with torch.no_grad():
+        for spec in linears:
+            out_features, in_features = spec["weight"].shape
+            layer = _only([m for m in found_linears
+                           if (m.in_features, m.out_features) == (in_features, out_features)],
+                          f"nn.Linear({in_features}, {out_features})", advice)
+            layer.weight.copy_(spec["weight"])
+            if layer.bias is not None:
+                layer.bias.copy_(spec["bias"])
+            elif bool((spec["bias"] != 0).any()):
+                raise ProbeError(f"nn.Linear({in_features}, {out_features}) has no bias; the "
+                                 "output layer, which no batch norm follows, needs one")
+        bns = []
+        for spec in norms:
+            width = spec["gamma"].numel()
+            bn = _only([m for m in found_norms if m.num_features == width],
+                       f"nn.BatchNorm1d({width})", advice)
+            if bn.weight is None or bn.running_mean is None:
+                raise ProbeError(f"nn.BatchNorm1d({width}) was made without its learnable gamma "
+                                 "and beta or without running statistics; keep the defaults "
+                                 "(affine=True, track_running_stats=True)")
+            bn.weight.copy_(spec["gamma"])
+            bn.bias.copy_(spec["beta"])
+            bns.append(bn)
+    return bns
+
+
+@probe
+def bnnet_run(ns, layers, linears, norms, batches, modes, dtype="float32", device="cpu"):
+    """Build ``BNNet(layers)``, move it to ``device`` in ``dtype``, load the given weights
+    (``linears``: [{"weight", "bias"}], ``norms``: [{"gamma", "beta"}] per hidden size), then
+    run one forward pass per batch, in ``model.train()`` or ``model.eval()`` mode as ``modes``
+    says. Returns every output and each batch norm layer's running statistics at the end."""
+    torch.manual_seed(0)  # an extra layer, which the weights given do not cover, starts the same
+    net = ns.call("BNNet", list(layers))
+    if not isinstance(net, nn.Module):
+        raise ProbeError(f"BNNet({layers}) made a {type(net).__name__}; BNNet must be a subclass "
+                         "of nn.Module")
+    with ns.recording():
+        net = net.to(device=device, dtype=getattr(torch, dtype))
+    norms_found = _load(net, layers, linears, norms)
+    outputs = []
+    for step, (x, training) in enumerate(zip(batches, modes, strict=True), 1):
+        with ns.recording():
+            net.train(training)
+            out = net(x)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (x.shape[0], layers[-1]):
+            kind = type(out).__name__ + (f" of shape {tuple(out.shape)}"
+                                         if isinstance(out, torch.Tensor) else "")
+            raise ProbeError(f"at forward pass {step}, BNNet({layers}) returned {kind} for x of "
+                             f"shape {tuple(x.shape)}; expected a tensor of shape "
+                             f"({x.shape[0]}, {layers[-1]})")
+        outputs.append(out.detach().clone())
+    running = [[bn.running_mean.detach().clone(), bn.running_var.detach().clone()]
+               for bn in norms_found]
+    return {"outputs": outputs, "running": running}

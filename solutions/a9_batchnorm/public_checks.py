@@ -118,7 +118,7 @@ def run_steps(subject, xs, params, modes, options=()):
     outcome = steps_outcome(subject, xs, params, modes, options)
     error = outcome.error
     if error is not None and error.is_a("ProbeError"):  # the answer has the wrong form
-        fail(f"{error.describe()}. {BN_HINT}")
+        fail(f"{error.describe().rstrip('.')}. {BN_HINT}")
     if error is not None and not error.is_a("NotImplementedError"):
         shapes = ", ".join(f"{tuple(x.shape)} training={m}" for x, m in zip(xs, modes, strict=True))
         fail(f"batchnorm_forward raised an error on batches of shape {shapes}: "
@@ -213,7 +213,7 @@ def check_gradients(student, reference, x, params, training, upstream, options=(
     what = (f"{signature(training, options)} for x of shape {tuple(x.shape)}, then "
             "(y * w).sum().backward() for a fixed random w")
     if error is not None and error.is_a("ProbeError"):
-        fail(f"{error.describe()}. {BN_HINT}")
+        fail(f"{error.describe().rstrip('.')}. {BN_HINT}")
     if error is not None and not error.is_a("NotImplementedError"):
         fail(f"{what} raised an error: {error.describe()} {BN_HINT}")
     got = outcome.unwrap()
@@ -283,3 +283,149 @@ def test_batchnorm_gradients(student, reference, device):
 @check("batchnorm_forward", points=0.5, kind="property")
 def test_batchnorm_own_code(student, device):
     own_code(student, device)
+
+
+# --- BNNet --------------------------------------------------------------------------------------
+
+NET_HINT = hint("Every hidden layer is an nn.Linear, then an nn.BatchNorm1d of its output width "
+                "(on the linear outputs, before the activation), then ReLU; the last nn.Linear is "
+                "alone, with no batch norm and no activation after it. Register the layers as "
+                "submodules (nn.ModuleList or nn.Sequential), so that model.train() and "
+                "model.eval() reach the batch norm layers.",
+                formula="self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(layers, "
+                        "layers[1:])); self.norms = nn.ModuleList(nn.BatchNorm1d(b) for b in "
+                        "layers[1:-1]); in forward: for linear, norm in zip(self.linears, "
+                        "self.norms): x = torch.relu(norm(linear(x))); then return "
+                        "self.linears[-1](x)")
+AFTER_ACTIVATION = ("Your outputs are those of a network with batch norm AFTER the ReLU "
+                    "(Linear -> ReLU -> BatchNorm1d). Batch norm goes on the linear outputs, "
+                    "before the activation: Linear -> BatchNorm1d -> ReLU.")
+NO_NORM = ("Your outputs are those of the network without any batch norm: the nn.BatchNorm1d "
+           "layers exist but forward never calls them. Apply each one to its linear layer's "
+           "output, before the ReLU.")
+OUTPUT_NORMALISED = ("Your outputs are normalised over the batch: there is a batch norm after the "
+                     "last linear layer too. The logits go straight into the loss; no batch norm "
+                     "and no activation after the output layer.")
+EVAL_HINT = ("In model.eval() mode each nn.BatchNorm1d normalises with its running statistics. "
+             "If your forward calls torch.nn.functional.batch_norm with training=True, or the "
+             "layers are not registered submodules, eval() does not reach them.")
+
+
+def net_weights(layers, *, seed, dtype=torch.float32, device="cpu"):
+    """Weights for BNNet(layers): per linear layer {"weight", "bias"}, the hidden biases 0 (the
+    batch norm after them cancels a bias, so bias=False is as right as a bias), and per hidden
+    width {"gamma", "beta"}."""
+    linears, norms = [], []
+    pairs = list(zip(layers[:-1], layers[1:], strict=True))
+    for i, (n_in, n_out) in enumerate(pairs):
+        last = i == len(pairs) - 1
+        weight = randn(n_out, n_in, seed=seed + 10 * i, scale=n_in ** -0.5, dtype=dtype, device=device)
+        bias = (randn(n_out, seed=seed + 10 * i + 1, scale=0.3, dtype=dtype, device=device) if last
+                else torch.zeros(n_out, dtype=dtype, device=device))
+        linears.append({"weight": weight, "bias": bias})
+        if not last:
+            gamma = randn(n_out, seed=seed + 10 * i + 2, scale=0.3, dtype=dtype, device=device) + 1
+            beta = randn(n_out, seed=seed + 10 * i + 3, scale=0.3, dtype=dtype, device=device)
+            norms.append({"gamma": gamma, "beta": beta})
+    return linears, norms
+
+
+def run_net(subject, layers, weights, batches, modes, *, dtype="float32", device="cpu", advice=""):
+    """The probe ``bnnet_run``; the student's error (other than the stub's) explained, with
+    ``advice`` first."""
+    linears, norms = weights
+    outcome = subject.run("bnnet_run", list(layers), linears, norms, list(batches), list(modes),
+                          dtype, device)
+    error = outcome.error
+    told = advice + " " if advice else ""
+    if error is not None and error.is_a("ProbeError"):
+        fail(f"{error.describe().rstrip('.')}. {told}{NET_HINT}")
+    if error is not None and not error.is_a("NotImplementedError"):
+        steps = ", ".join(f"{'train' if m else 'eval'}() on x of shape {tuple(x.shape)}"
+                          for x, m in zip(batches, modes, strict=True))
+        fail(f"BNNet({layers}) raised an error while it was built or run ({steps}): "
+             f"{error.describe()}\n{told}{NET_HINT}")
+    return outcome.unwrap()
+
+
+def _batch_norm_train(h, gamma, beta):
+    return gamma * (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + 1e-5) + beta
+
+
+def net_slips(x, weights):
+    """Known wrong networks' outputs in training mode on x, with what to tell the student."""
+    linears, norms = ([{k: v.detach().to("cpu", torch.float64) for k, v in d.items()} for d in group]
+                      for group in weights)
+    x = x.detach().to("cpu", torch.float64)
+
+    def run(place):
+        h = x
+        for linear, norm in zip(linears[:-1], norms, strict=True):
+            h = h @ linear["weight"].T + linear["bias"]
+            if place == "before":
+                h = torch.relu(_batch_norm_train(h, norm["gamma"], norm["beta"]))
+            elif place == "after":
+                h = _batch_norm_train(torch.relu(h), norm["gamma"], norm["beta"])
+            else:
+                h = torch.relu(h)
+        return h @ linears[-1]["weight"].T + linears[-1]["bias"]
+
+    out = run("before")
+    return [(run("after"), AFTER_ACTIVATION), (run("none"), NO_NORM),
+            (_batch_norm_train(out, 1.0, 0.0), OUTPUT_NORMALISED)]
+
+
+def net_diagnosis(got, want, x, weights):
+    if _close(got, want):
+        return ""
+    return next((text + " " for wrong, text in net_slips(x, weights) if _close(got, wrong)), "")
+
+
+def describe_net(layers, steps):
+    return f"BNNet({layers}) with given weights, after {steps}"
+
+
+@check("bn_net", points=3)
+def test_bn_net_training_forward(student, reference, device):
+    layers = [6, 9, 7, 4]
+    weights = net_weights(layers, seed=1101, device=device)
+    x = batch(16, 6, seed=1102, device=device)
+    got = run_net(student, layers, weights, [x], [True], device=device)["outputs"][0]
+    want = run_net(reference, layers, weights, [x], [True], device=device)["outputs"][0]
+    assert_close(got, want, what=f"BNNet({layers}) with given weights, in train() mode, on x of "
+                                 "shape (16, 6): the logits",
+                 inputs={"x": x}, hint=net_diagnosis(got, want, x, weights) + NET_HINT)
+
+
+@check("bn_net", points=2)
+def test_bn_net_running_statistics(student, reference, device):
+    layers = [6, 9, 7, 4]
+    weights = net_weights(layers, seed=1111, device=device)
+    xs = [batch(16, 6, seed=1112 + k, device=device) for k in range(2)]
+    got = run_net(student, layers, weights, xs, [True, True], device=device)["running"]
+    want = run_net(reference, layers, weights, xs, [True, True], device=device)["running"]
+    for (mean, var), (want_mean, want_var), width in zip(got, want, layers[1:-1], strict=True):
+        for name, g, w in (("running_mean", mean, want_mean), ("running_var", var, want_var)):
+            assert_close(g, w, what=f"BNNet({layers}) with given weights, after two forward passes "
+                                    f"in train() mode on batches of 16: the {name} of its "
+                                    f"nn.BatchNorm1d({width})",
+                         hint="The running statistics show what each batch norm layer saw: the "
+                              "linear layer's outputs, before the activation. " + NET_HINT)
+
+
+@check("bn_net", points=2)
+def test_bn_net_evaluation(student, reference, device):
+    layers = [6, 9, 7, 4]
+    weights = net_weights(layers, seed=1121, device=device)
+    xs = [batch(16, 6, seed=1122 + k, device=device) for k in range(2)]
+    tests = [batch(5, 6, seed=1125, device=device), batch(1, 6, seed=1126, device=device)]
+    modes = [True, True, False, False]
+    got = run_net(student, layers, weights, xs + tests, modes, device=device,
+                  advice=EVAL_HINT)["outputs"]
+    want = run_net(reference, layers, weights, xs + tests, modes, device=device)["outputs"]
+    for step, x in ((2, tests[0]), (3, tests[1])):
+        assert_close(got[step], want[step],
+                     what=f"BNNet({layers}) with given weights, after two forward passes in "
+                          f"train() mode, then in eval() mode on x of shape {tuple(x.shape)}: "
+                          "the logits",
+                     inputs={"x": x}, hint=EVAL_HINT + " " + NET_HINT)

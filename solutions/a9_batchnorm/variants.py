@@ -294,3 +294,132 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momen
     else:
         mean, var = running_mean, running_var
     return gamma * (x - mean) / torch.sqrt(var + eps) + beta, running_mean, running_var
+
+# %% bn_net: sequential_built_in_a_loop [correct]
+class BNNet(nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        modules = []
+        for i in range(len(layers) - 2):
+            modules += [nn.Linear(layers[i], layers[i + 1]), nn.BatchNorm1d(layers[i + 1]), nn.ReLU()]
+        modules.append(nn.Linear(layers[-2], layers[-1]))
+        self.model = nn.Sequential(*modules)
+
+    def forward(self, x):
+        return self.model(x)
+
+# %% bn_net: norms_first_and_hidden_bias_false [correct]
+class BNNet(nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        self.bns = nn.ModuleList([nn.BatchNorm1d(n) for n in layers[1:-1]])
+        hidden = [nn.Linear(a, b, bias=False) for a, b in zip(layers[:-2], layers[1:-1])]
+        self.fcs = nn.ModuleList(hidden + [nn.Linear(layers[-2], layers[-1])])
+
+    def forward(self, x):
+        for fc, bn in zip(self.fcs[:-1], self.bns):
+            x = nn.functional.relu(bn(fc(x)))
+        return self.fcs[-1](x)
+
+# %% bn_net: named_attributes [correct]
+class BNNet(nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        self.depth = len(layers) - 1
+        for i in range(self.depth):
+            setattr(self, f"fc{i}", nn.Linear(layers[i], layers[i + 1]))
+            if i < self.depth - 1:
+                setattr(self, f"bn{i}", nn.BatchNorm1d(layers[i + 1]))
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        for i in range(self.depth - 1):
+            x = self.act(getattr(self, f"bn{i}")(getattr(self, f"fc{i}")(x)))
+        return getattr(self, f"fc{self.depth - 1}")(x)
+
+# %% bn_net: batch_norm_after_the_activation [wrong: bn_net_training_forward, bn_net_running_statistics, bn_net_evaluation, bn_net_other_depths]
+class BNNet(nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(layers, layers[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(b) for b in layers[1:-1])
+
+    def forward(self, x):
+        for linear, norm in zip(self.linears, self.norms):
+            x = norm(torch.relu(linear(x)))
+        return self.linears[-1](x)
+
+# %% bn_net: norms_never_applied [wrong: bn_net_training_forward, bn_net_running_statistics, bn_net_evaluation, bn_net_other_depths]
+class BNNet(nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(layers, layers[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(b) for b in layers[1:-1])
+
+    def forward(self, x):
+        for linear in self.linears[:-1]:
+            x = torch.relu(linear(x))
+        return self.linears[-1](x)
+
+# %% bn_net: batch_norm_on_the_output_layer_too [wrong: bn_net_training_forward, bn_net_evaluation, bn_net_other_depths]
+class BNNet(nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(layers, layers[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(b) for b in layers[1:])
+
+    def forward(self, x):
+        for linear, norm in zip(self.linears[:-1], self.norms):
+            x = torch.relu(norm(linear(x)))
+        return self.norms[-1](self.linears[-1](x))
+
+# %% bn_net: batch_norm_before_each_linear [wrong: bn_net_training_forward, bn_net_running_statistics, bn_net_evaluation, bn_net_other_depths]
+class BNNet(nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(layers, layers[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(a) for a in layers[:-1])
+
+    def forward(self, x):
+        for linear, norm in zip(self.linears[:-1], self.norms):
+            x = torch.relu(linear(norm(x)))
+        return self.linears[-1](self.norms[-1](x))
+
+# %% bn_net: layers_in_a_python_list [wrong: bn_net_training_forward, bn_net_running_statistics, bn_net_evaluation, bn_net_other_depths]
+class BNNet(nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        self.linears = [nn.Linear(a, b) for a, b in zip(layers, layers[1:])]
+        self.norms = [nn.BatchNorm1d(b) for b in layers[1:-1]]
+
+    def forward(self, x):
+        for linear, norm in zip(self.linears, self.norms):
+            x = torch.relu(norm(linear(x)))
+        return self.linears[-1](x)
+
+# %% bn_net: batch_statistics_in_eval_mode_too [wrong: bn_net_evaluation, bn_net_other_depths]
+class BNNet(nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(layers, layers[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(b) for b in layers[1:-1])
+
+    def forward(self, x):
+        for linear, norm in zip(self.linears, self.norms):
+            h = linear(x)
+            h = nn.functional.batch_norm(h, norm.running_mean, norm.running_var, norm.weight,
+                                         norm.bias, training=True)
+            x = torch.relu(h)
+        return self.linears[-1](x)
+
+# %% bn_net: sigmoid_instead_of_relu [wrong: bn_net_training_forward, bn_net_evaluation, bn_net_other_depths]
+class BNNet(nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(layers, layers[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(b) for b in layers[1:-1])
+
+    def forward(self, x):
+        for linear, norm in zip(self.linears, self.norms):
+            x = torch.sigmoid(norm(linear(x)))
+        return self.linears[-1](x)
