@@ -417,6 +417,12 @@ def test_bn_net_evaluation(student, reference, device):
     got = run_net(student, layers, weights, xs + tests, modes, device=device,
                   advice=EVAL_HINT)["outputs"]
     want = run_net(reference, layers, weights, xs + tests, modes, device=device)["outputs"]
+    for step in (0, 1):  # a wrong network is told so first, not that eval() went wrong
+        assert_close(got[step], want[step],
+                     what=f"BNNet({layers}) with given weights, forward pass {step + 1} in "
+                          "train() mode on x of shape (16, 6): the logits",
+                     inputs={"x": xs[step]},
+                     hint=net_diagnosis(got[step], want[step], xs[step], weights) + NET_HINT)
     for step, x in ((2, tests[0]), (3, tests[1])):
         assert_close(got[step], want[step],
                      what=f"BNNet({layers}) with given weights, after two forward passes in "
