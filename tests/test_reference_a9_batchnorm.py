@@ -202,6 +202,28 @@ def test_correct_code_passes_the_comparison_on_many_inputs(name, source):
     assert failures == []
 
 
+VALUE_MISTAKES = [(v.name, v.source) for v in VARIANTS if v.exercise == "batchnorm_forward"
+                  and not v.correct and v.device is None
+                  and not {"batchnorm_own_code", "batchnorm_keeps_dtype_and_device",
+                           "batchnorm_batch_of_one"} >= set(v.must_fail)]
+
+
+@pytest.mark.parametrize(("name", "source"), VALUE_MISTAKES, ids=[n for n, _ in VALUE_MISTAKES])
+def test_the_comparison_on_random_inputs_is_not_vacuous(name, source):
+    """The random cases above would catch real mistakes: each one in most of them."""
+    student, reference = subject(name, source), subject("reference")
+    caught = 0
+    for seed in range(20):
+        xs, params, modes, options = random_case(seed)
+        try:
+            checks.check_steps(student, reference, xs, params, modes, options)
+            checks.check_gradients(student, reference, xs[0], params, modes[0],
+                                   torch.randn(xs[0].shape, dtype=xs[0].dtype), options)
+        except CheckFailed:
+            caught += 1
+    assert caught >= 10
+
+
 @pytest.mark.parametrize(("name", "source"), CORRECT, ids=[n for n, _ in CORRECT])
 def test_correct_code_matches_batchnorm1d_itself(name, source):
     """Not only the reference: nn.BatchNorm1d playing the reference, too."""
