@@ -29,8 +29,8 @@ from conftest import ROOT, SOLUTIONS, tool
 from nbgrader.utils import get_username
 
 try:
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import Page, expect, sync_playwright
 except ImportError as error:  # a failure, never a skip: CI must not pass without the browser test
     pytest.fail(f"playwright is not installed ({error}); run `make setup`", pytrace=False)
 
@@ -151,22 +151,31 @@ def lab(course) -> Iterator[str]:
         print(f"JupyterLab log: {log_path}")
 
 
-@pytest.fixture()
-def page(lab) -> Iterator[Page]:
-    """A chromium page; a browser that cannot start fails the test with the reason."""
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium, headless; one that cannot start fails the test with the reason."""
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium", pytrace=False)
     with sync_playwright() as playwright:
         try:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                                  args=CHROMIUM_ARGS)
         except PlaywrightError as error:
-            pytest.fail(f"chromium at {CHROMIUM} did not start (install it with `make browser`): "
-                        f"{error}", pytrace=False)
+            pytest.fail(f"chromium at {CHROMIUM} did not start: {error}", pytrace=False)
         try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            context.set_default_timeout(60_000)
-            yield context.new_page()
+            yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture()
+def page(browser, lab) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def shot(page: Page, name: str) -> None:
@@ -221,7 +230,7 @@ def run(page: Page, target) -> None:
     page.keyboard.press("Shift+Enter")
 
 
-def test_a_student_fixes_bce_validates_and_submits_in_jupyterlab(course, lab, page):
+def test_a_student_fixes_bce_validates_and_submits_in_jupyterlab(browser, course, lab, page):
     print(f"screenshots: {SCREENSHOTS}")
     for old in [*SCREENSHOTS.glob("*.png"), *SCREENSHOTS.glob("*.html")]:
         old.unlink()
