@@ -29,7 +29,7 @@ from conftest import ROOT, SOLUTIONS, tool
 from nbgrader.utils import get_username
 
 try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
     from playwright.sync_api import Error as PlaywrightError
 except ImportError as error:  # a failure, never a skip: CI must not pass without the browser test
     pytest.fail(f"playwright is not installed ({error}); run `make setup`", pytrace=False)
@@ -66,6 +66,7 @@ LAB_SETTINGS = {
 
 
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -170,6 +171,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture()
 def page(browser, lab) -> Iterator[Page]:
+    """A fresh page; auto-waiting actions wait up to a minute, the slow steps' expect() longer."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(60_000)
     try:
@@ -179,6 +181,7 @@ def page(browser, lab) -> Iterator[Page]:
 
 
 def shot(page: Page, name: str) -> None:
+    """Save what the page shows as ``name``.png in the screenshots folder."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
@@ -201,20 +204,20 @@ def open_assignment_list(page: Page) -> None:
     expect(page.locator("#released_assignments_list")).to_be_attached(timeout=SLOW_MS)
 
 
-def assignment_rows(page: Page, status: str):
+def assignment_rows(page: Page, status: str) -> Locator:
     """The rows of the Assignments tab's list of ``status`` (released, fetched, submitted)."""
     for part in ("loading", "placeholder", "error"):
         expect(page.locator(f"#{status}_assignments_list_{part}")).not_to_be_visible(timeout=SLOW_MS)
     return page.locator(f"#{status}_assignments_list > .list_item")
 
 
-def cell(page: Page, text: str):
+def cell(page: Page, text: str) -> Locator:
     """The code cell whose source contains ``text``."""
     return page.locator(".jp-Notebook .jp-CodeCell").filter(
         has=page.locator(".jp-InputArea-editor", has_text=text))
 
 
-def replace_source(page: Page, target, source: str) -> None:
+def replace_source(page: Page, target: Locator, source: str) -> None:
     """Put ``source`` in the cell ``target``, as typed: inserted as text so that the editor's
     auto-indent and bracket closing do not change it."""
     target.locator(".cm-content").click()
@@ -223,7 +226,7 @@ def replace_source(page: Page, target, source: str) -> None:
     page.keyboard.press("Escape")  # command mode
 
 
-def run(page: Page, target) -> None:
+def run(page: Page, target: Locator) -> None:
     """Run the cell ``target`` (Shift+Enter in command mode)."""
     # the prompt ("[ ]:") selects the cell without editing it (the bar left of it would fold it)
     target.locator(".jp-InputArea-prompt").click()
