@@ -2,8 +2,8 @@
 
 instructor: `grade course init` -> nbgrader generate_assignment, release_assignment
 student (own HOME, JupyterLab with nbgrader's extensions): fetch a1_logistic from the Assignments
-tab, type a wrong `bce` and see its failed check, fix it and see every check pass, Validate,
-submit from the Assignments tab.
+tab, type a wrong `bce` and see its failed check (and Validate fail, naming it), fix it and see
+every check pass, Validate, submit from the Assignments tab.
 
 Each step leaves a screenshot in test-artifacts/browser/ (the test prints the folder). The browser
 is /usr/bin/chromium (`make browser` installs it); Playwright never downloads one of its own.
@@ -272,6 +272,16 @@ def test_a_student_fixes_bce_validates_and_submits_in_jupyterlab(browser, course
         expect(output).to_contain_text("1 of 3 public checks failed (bce_matches_bceloss)")
         check_cell.scroll_into_view_if_needed()
         shot(page, "2-wrong-bce-fails")
+        # ... and Validate fails too, naming the check
+        page.keyboard.press("ControlOrMeta+s")
+        expect(page.locator(".lm-TabBar-tab.jp-mod-dirty")).to_have_count(0, timeout=SLOW_MS)
+        page.locator("jp-button.validate-button").click()
+        failure = page.locator(".nbgrader-ErrorDialog")
+        expect(failure).to_be_visible(timeout=SLOW_MS)
+        expect(failure).to_contain_text("1 of 3 public checks failed (bce_matches_bceloss)")
+        shot(page, "2-wrong-bce-validate-fails")
+        failure.locator("button.jp-Dialog-button").click()
+        expect(failure).to_have_count(0)
 
         # 3. fixed: every public check passes
         replace_source(page, solution, RIGHT_BCE)
@@ -293,6 +303,7 @@ def test_a_student_fixes_bce_validates_and_submits_in_jupyterlab(browser, course
         expect(success).to_contain_text("Success! Your notebook passes all the tests.")
         shot(page, "4-validate-success")
         success.locator("button.jp-Dialog-button").click()
+        expect(success).to_have_count(0)
 
         # 5. submit from the Assignments tab
         open_assignment_list(page)
