@@ -244,9 +244,9 @@ def run(obj: Context, assignment: str, submissions: tuple[Path, ...], out_dir: P
     write_feedback_pages(results, out_dir)
     console.print(summary_table(results, spec.name, width=console.width))
     errors = [r for r in results if r.status == "error"]
-    console.print(f"{len(results)} graded, {len(errors)} with errors. "
-                  f"Results: {out_dir / 'results.json'}, {out_dir / 'results.csv'}; "
-                  f"a feedback page per student in {out_dir / 'feedback'}")
+    console.out(f"{len(results)} graded, {len(errors)} with errors. "
+                f"Results: {out_dir / 'results.json'}, {out_dir / 'results.csv'}; "
+                f"a feedback page per student in {out_dir / 'feedback'}")
 
 
 def summary_table(results: list[SubmissionResult], assignment: str, *, width: int = 100) -> Table:
@@ -310,7 +310,7 @@ def build(obj: Context, assignments: tuple[str, ...], out_root: Path | None, che
                 stale.extend(str(path) for path in stale_files(spec, out_root))
             else:
                 for path in write_build(spec, out_root):
-                    obj.console.print(f"wrote {shown(path)}")
+                    obj.console.out(f"wrote {shown(path)}")
         except CourseError as exc:
             raise click.ClickException(str(exc)) from None
     if stale:
@@ -343,9 +343,9 @@ def new(obj: Context, name: str, exercises: tuple[str, ...], points: float) -> N
     except CourseError as exc:
         raise click.UsageError(str(exc)) from None
     for path in written:
-        obj.console.print(f"wrote {shown(path)}")
+        obj.console.out(f"wrote {shown(path)}")
     option = "" if obj.solutions_option is None else f" --solutions {obj.solutions_option}"
-    obj.console.print(f"next: grade{option} build {name}, then grade{option} audit {name}")
+    obj.console.out(f"next: grade{option} build {name}, then grade{option} audit {name}")
 
 
 @cli.command()
@@ -449,7 +449,7 @@ def demo(ctx: click.Context, out_root: Path, devices: tuple[str, ...]) -> None:
 
     obj: Context = ctx.obj
     submitted = make_class(obj.solutions, out_root / "submitted")
-    obj.console.print(f"demo class written to {submitted}")
+    obj.console.out(f"demo class written to {submitted}")
     for name in available(obj.solutions):
         # the options not given here take their defaults (click fills them in)
         ctx.invoke(run, assignment=name, submissions=(submitted,), out_dir=out_root / "results" / name,
@@ -645,9 +645,9 @@ def course_init(obj: Context, course_dir: Path, names: tuple[str, ...], course_i
     except CourseError as exc:
         raise click.UsageError(str(exc)) from None
     for path in written:
-        obj.console.print(f"wrote {shown(path)}")
-    obj.console.print(f"Students: each saves {shown(course_dir / 'student_nbgrader_config.py')} as "
-                      "~/.jupyter/nbgrader_config.py (see the README's student set-up).")
+        obj.console.out(f"wrote {shown(path)}")
+    obj.console.out(f"Students: each saves {shown(course_dir / 'student_nbgrader_config.py')} as "
+                    "~/.jupyter/nbgrader_config.py (see the README's student set-up).")
 
 
 @course.command("autograde")
@@ -696,7 +696,7 @@ def course_autograde(obj: Context, assignment: str, course_dir: Path, students: 
             cluster.close()
     write_feedback_pages(results, out_dir)
     obj.console.print(summary_table(results, assignment, width=obj.console.width))
-    obj.console.print(f"{len(results)} graded into the gradebook; results in {out_dir}")
+    obj.console.out(f"{len(results)} graded into the gradebook; results in {out_dir}")
 
 
 @cli.command("watch")
