@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -17,6 +18,29 @@ from autograder.course import available, load_assignment
 # Every `grade` the suite starts runs in its own process, as it does under a test's control;
 # tests/test_server.py turns the grading server on where it tests it.
 os.environ["TORCHGRADE_SERVER"] = "off"
+
+
+def import_checks(assignment, filename: str, name: str, *, public=None):
+    """Import one of ``assignment``'s check files under a module name of its own.
+
+    ``hidden_checks.py`` imports its helpers as ``public_checks``: pass the module imported
+    from ``public_checks.py`` as ``public`` and it is that name only while the file runs.
+    """
+    spec = importlib.util.spec_from_file_location(name, assignment.directory / filename)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    saved = sys.modules.get("public_checks")
+    if public is not None:
+        sys.modules["public_checks"] = public
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if public is not None:
+            if saved is None:
+                sys.modules.pop("public_checks", None)
+            else:
+                sys.modules["public_checks"] = saved
+    return module
 
 
 def pytest_configure(config: pytest.Config) -> None:

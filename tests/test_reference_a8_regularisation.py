@@ -12,13 +12,12 @@ criteria they are declared to fail at every seed tried.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import import_checks
 from torch import nn
 from torch.nn import functional as F
 
@@ -36,27 +35,9 @@ show a structural difference (a wrong bound, a lost bias) and keeps the suite's 
 SCHEMES = ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal")
 
 
-def _module(filename: str, name: str):
-    """Import one of the assignment's check files under a name of its own."""
-    spec = importlib.util.spec_from_file_location(name, ASSIGNMENT.directory / filename)
-    module = importlib.util.module_from_spec(spec)
-    saved = sys.modules.get("public_checks")
-    sys.modules[name] = module
-    if filename == "hidden_checks.py":  # it imports its helpers as `public_checks`
-        sys.modules["public_checks"] = checks
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        if filename == "hidden_checks.py":
-            if saved is None:
-                sys.modules.pop("public_checks", None)
-            else:
-                sys.modules["public_checks"] = saved
-    return module
 
-
-checks = _module("public_checks.py", "a8_public_checks")
-hidden = _module("hidden_checks.py", "a8_hidden_checks")
+checks = import_checks(ASSIGNMENT, "public_checks.py", "a8_public_checks")
+hidden = import_checks(ASSIGNMENT, "hidden_checks.py", "a8_hidden_checks", public=checks)
 
 
 @pytest.fixture(scope="module", autouse=True)

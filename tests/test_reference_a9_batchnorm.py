@@ -16,12 +16,11 @@ each misplaced batch norm is named in its message.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import import_checks
 from torch import nn
 
 from autograder.checks import CheckFailed
@@ -33,27 +32,9 @@ SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
 ASSIGNMENT = load_assignment("a9_batchnorm", SOLUTIONS)
 
 
-def _module(filename: str, name: str):
-    """Import one of the assignment's check files under a name of its own."""
-    spec = importlib.util.spec_from_file_location(name, ASSIGNMENT.directory / filename)
-    module = importlib.util.module_from_spec(spec)
-    saved = sys.modules.get("public_checks")
-    sys.modules[name] = module
-    if filename == "hidden_checks.py":  # it imports its helpers as `public_checks`
-        sys.modules["public_checks"] = checks
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        if filename == "hidden_checks.py":
-            if saved is None:
-                sys.modules.pop("public_checks", None)
-            else:
-                sys.modules["public_checks"] = saved
-    return module
 
-
-checks = _module("public_checks.py", "a9_public_checks")
-hidden = _module("hidden_checks.py", "a9_hidden_checks")
+checks = import_checks(ASSIGNMENT, "public_checks.py", "a9_public_checks")
+hidden = import_checks(ASSIGNMENT, "hidden_checks.py", "a9_hidden_checks", public=checks)
 
 
 @pytest.fixture(scope="module")
