@@ -463,34 +463,65 @@ def demo(ctx: click.Context, out_root: Path, devices: tuple[str, ...]) -> None:
 
 @cli.command("report")
 @click.argument("results", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--gradebook", "course_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Analyse this nbgrader course's gradebook instead of results.json "
+                                 "files: per graded cell, whoever graded it (nbgrader or grade).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("report"), show_default=True, help="Folder for index.html, PNGs and CSVs.")
 @click.pass_obj
-def report_command(obj: Context, results: tuple[Path, ...], out_dir: Path) -> None:
+def report_command(obj: Context, results: tuple[Path, ...], course_dir: Path | None, out_dir: Path) -> None:
     """Item analysis for instructors: scores, pass rates and how well each check discriminates.
 
     RESULTS are results.json files, or folders holding one (`grade run`'s --out, or a course's
-    grades/<assignment>/). Default: every grades/*/results.json here (an nbgrader course
-    folder), else results/results.json. Writes OUT/index.html (it names students: not for
-    them), a PNG of the score distributions and one of the check pass rates per assignment, a
-    trend across assignments, and checks.csv, scores.csv and limits.csv with the same numbers.
+    grades/<assignment>/). Default: every grades/*/results.json here, else the gradebook of the
+    nbgrader course here, else results/results.json. Writes OUT/index.html (it names students:
+    not for them), a PNG of the score distributions and one of the check pass rates per
+    assignment, a trend across assignments, and checks.csv, scores.csv and limits.csv with the
+    same numbers. From a gradebook the items are graded cells, not checks: it holds no check
+    results, failure messages or limits, only each cell's score.
     """
     from autograder.analysis_page import load_results, write_report
 
-    found = list(results) or sorted(Path("grades").glob("*/results.json")) or [
-        p for p in [Path("results") / "results.json"] if p.is_file()]
-    if not found:
-        raise click.UsageError("no results given, and neither grades/*/results.json nor "
-                               "results/results.json here: pass a results.json or its folder")
-    batches = []
-    for path in found:
-        try:
-            batches.append(load_results(path))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise click.UsageError(f"{path}: not a results.json that grade wrote ({exc})") from None
-    page = write_report(batches, out_dir)
-    obj.console.out(f"item analysis of {len(batches)} assignment{'s' if len(batches) != 1 else ''}: "
-                    f"{page} (with checks.csv, scores.csv, limits.csv)")
+    if results and course_dir is not None:
+        raise click.UsageError("give results.json files or --gradebook, not both")
+    if course_dir is None and not results:
+        results = tuple(sorted(Path("grades").glob("*/results.json")))
+        if not results and (Path(".") / "nbgrader_config.py").is_file():
+            course_dir = Path(".")
+        elif not results and (Path("results") / "results.json").is_file():
+            results = (Path("results") / "results.json",)
+    if course_dir is not None:
+        batches = _gradebook_batches(course_dir)
+        source = f"the gradebook of {course_dir}"
+    elif not results:
+        raise click.UsageError("no results given, and neither grades/*/results.json, an nbgrader course "
+                               "nor results/results.json here: pass a results.json or its folder, "
+                               "or --gradebook COURSE")
+    else:
+        batches = []
+        for path in results:
+            try:
+                batches.append(load_results(path))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise click.UsageError(f"{path}: not a results.json that grade wrote ({exc})") from None
+        source = f"{len(batches)} results file{'s' if len(batches) != 1 else ''}"
+    graded = [batch for batch in batches if batch]
+    if not graded:
+        raise click.UsageError(f"nothing to analyse in {source}: no graded submission")
+    page = write_report(graded, out_dir)
+    obj.console.out(f"item analysis of {len(graded)} assignment{'s' if len(graded) != 1 else ''} "
+                    f"from {source}: {page} (with checks.csv, scores.csv, limits.csv)")
+
+
+def _gradebook_batches(course_dir: Path) -> list[list]:
+    """The submissions in the gradebook of the nbgrader course ``course_dir``, per assignment."""
+    from autograder.integrations.nbgrader_course import gradebook, gradebook_results, layout
+
+    try:
+        with gradebook(layout(course_dir)) as gb:
+            return gradebook_results(gb)
+    except CourseError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @cli.command("similarity")

@@ -129,3 +129,66 @@ def test_a_withheld_property_check_counts_as_passed_it_did_what_it_measures():
                                  withheld=True))
     dtype = next(c for c in analyse(results).checks if c.name == "dtype")
     assert (dtype.ran, dtype.passed, dtype.failures) == (3, 3, [])
+
+
+@pytest.fixture(scope="module")
+def graded_course(tmp_path_factory):
+    """An nbgrader course whose gradebook holds a1 (exercises bce 6 + grad 4 points) for six
+    students, s0 weakest, s5 strongest, and an a2 no one submitted; s2's grad cell was
+    regraded by hand from 0 to 4 (a manual score overrides nbgrader's automatic one)."""
+    from conftest import SOLUTIONS
+
+    from autograder.integrations.nbgrader_course import gradebook, layout
+
+    folder = tmp_path_factory.mktemp("graded") / "course"
+    made = CliRunner().invoke(cli, ["--solutions", str(SOLUTIONS), "course", "init", str(folder),
+                                    "--assignment", "a1_logistic"])
+    assert made.exit_code == 0, made.output
+    with gradebook(layout(folder)) as gb:
+        for name in ("a1", "a2"):
+            gb.add_assignment(name)
+            gb.add_notebook(name, name)
+            gb.add_grade_cell("bce_check", name, name, max_score=6.0, cell_type="code")
+            gb.add_grade_cell("grad_check", name, name, max_score=4.0, cell_type="code")
+        for skill in range(6):
+            gb.add_student(f"s{skill}")
+            gb.add_submission("a1", f"s{skill}")
+            bce, grad = (6.0 if skill >= 2 else 3.0 * skill), (4.0 if skill >= 4 else 0.0)
+            gb.find_grade("bce_check", "a1", "a1", f"s{skill}").auto_score = bce
+            gb.find_grade("grad_check", "a1", "a1", f"s{skill}").auto_score = grad
+        gb.find_grade("grad_check", "a1", "a1", "s2").manual_score = 4.0
+        gb.db.commit()
+    return folder
+
+
+@pytest.mark.xdist_group("gradebook_report")
+def test_grade_report_reads_the_gradebook_of_a_course_graded_by_nbgrader(graded_course, monkeypatch):
+    monkeypatch.chdir(graded_course)
+    result = CliRunner().invoke(cli, ["report"])  # no grades/*/results.json: the gradebook
+    assert result.exit_code == 0, result.output
+    assert "from the gradebook of ." in result.output
+    with open(graded_course / "report" / "checks.csv", newline="") as handle:
+        rows = {r["exercise"]: r for r in csv.DictReader(handle)}
+    assert set(rows) == {"bce", "grad"}  # a2, with no submission, is left out
+    assert rows["bce"]["assignment"] == "a1" and rows["bce"]["check"] == "bce_check"
+    assert rows["bce"]["ran"] == "6" and rows["bce"]["passed"] == "4"
+    assert rows["grad"]["passed"] == "3"  # s2's manual 4 of 4, s4, s5
+    # s1 earned 3 of 6 on bce, s0 none: two kinds of failure, each with its students
+    assert rows["bce"]["top_failure"] in {"no points", "part of its points"}
+    page = (graded_course / "report" / "index.html").read_text()
+    assert "part of its points" in page and "no points" in page
+    with open(graded_course / "report" / "scores.csv", newline="") as handle:
+        scores = {r["student"]: r["a1 (of 10)"] for r in csv.DictReader(handle)}
+    assert scores == {"s0": "0", "s1": "3", "s2": "10", "s3": "6", "s4": "10", "s5": "10"}
+
+
+@pytest.mark.xdist_group("gradebook_report")
+def test_grade_report_gradebook_option_and_its_errors(graded_course, tmp_path, monkeypatch):
+    out = tmp_path / "elsewhere"
+    result = CliRunner().invoke(cli, ["report", "--gradebook", str(graded_course), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "a1-scores.png").read_bytes()[:4] == b"\x89PNG"
+    result = CliRunner().invoke(cli, ["report", "--gradebook", str(graded_course), str(out)])
+    assert result.exit_code == 2 and "not both" in result.output
+    result = CliRunner().invoke(cli, ["report", "--gradebook", str(tmp_path)])
+    assert result.exit_code == 2 and "grade course init" in result.output

@@ -42,7 +42,7 @@ from autograder.grading.config import GradeConfig
 from autograder.grading.pool import default_workers
 from autograder.grading.scoring import Submission
 from autograder.report import html_table, skipped_reasons, text_table
-from autograder.results import SubmissionResult
+from autograder.results import CheckRun, ExerciseResult, SubmissionResult
 from autograder.settings import COURSE_FILE
 
 if TYPE_CHECKING:
@@ -338,3 +338,36 @@ def autograde(course_dir: Path, assignment_name: str, *, config: GradeConfig,
                               on_result=finish, rerun=rerun,
                               workers=workers or default_workers(len(found), devices=config.devices))
     return results, out_dir
+
+
+def gradebook_results(gb: Any) -> list[list[SubmissionResult]]:
+    """Every submission in an open nbgrader ``Gradebook``, one list per assignment, for the report.
+
+    The gradebook knows scores per graded cell, not per check: each graded cell becomes one
+    item (an exercise's check cell is named after the exercise), passed when it earned full
+    marks, and its failure "message" says whether it earned part of its points or none. Scores
+    are nbgrader's (a manual score overrides the automatic one); late penalties are not
+    subtracted, as the report is about the exercises, not the grades. An assignment no one
+    submitted gives an empty list.
+    """
+    batches = []
+    for assignment in gb.assignments:
+        batch = []
+        for submission in assignment.submissions:
+            exercises, runs = [], []
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    name = grade.name.removesuffix(CHECK_SUFFIX)
+                    score, top = float(grade.score or 0.0), float(grade.max_score or 0.0)
+                    exercises.append(ExerciseResult(exercise=name, points=score, max_points=top))
+                    full = score >= top
+                    message = "" if full else ("part of its points" if score > 0 else "no points")
+                    runs.append(CheckRun(name=grade.name, exercise=name, device="gradebook", hidden=False,
+                                         passed=full, skipped=False, points=score, max_points=top,
+                                         message=message, duration_s=0.0))
+            batch.append(SubmissionResult(
+                student=submission.student.id, assignment=assignment.name, path="", sha256="",
+                status="graded", error=None, points=sum(e.points for e in exercises),
+                max_points=sum(e.max_points for e in exercises), exercises=exercises, checks=runs))
+        batches.append(sorted(batch, key=lambda r: r.student))
+    return batches
