@@ -20,12 +20,12 @@ weight, or a variant is missing). The number of variants per exercise is advice,
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
+from autograder import tempdirs
 from autograder.build import student_notebook
 from autograder.course import Assignment
 from autograder.grading.batch import grade_batch
@@ -220,8 +220,8 @@ def audit(assignment: Assignment, *, config: GradeConfig | None = None, workers:
     config = config or GradeConfig()
     cuda = cuda_skip_reason(config.devices) is None
     variants = variants_of(assignment)
-    with tempfile.TemporaryDirectory(prefix="grade-audit-") as tmp:
-        folder = work or Path(tmp)
+    with tempdirs.temporary("grade-audit-") as tmp:
+        folder = work or tmp
         folder.mkdir(parents=True, exist_ok=True)
         submissions, rows, owners = _submissions(assignment, variants, folder, cuda=cuda)
         results = grade_batch(submissions, assignment=assignment, config=config,

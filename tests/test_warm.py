@@ -151,7 +151,7 @@ def test_warm_and_cold_workers_are_set_up_and_confined_alike(warm: bool) -> None
             worker = box._worker
             assert worker is not None
             members = worker.cgroup.pids_in() if worker.cgroup is not None else None
-            scratch = str(worker.scratch)
+            scratch = str(worker.scratch.path)
             blocked = box.run("call", ["read", str(SOLUTIONS / "a1_logistic" / "a1_logistic.ipynb")], {})
             notes = "\n".join(box.confinement)
     finally:

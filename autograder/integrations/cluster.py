@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from autograder import tempdirs
 from autograder.course import Assignment, CourseError, find_solutions_dir, load_assignment
 from autograder.grading.batch import stream_batch
 from autograder.grading.config import GradeConfig
@@ -87,8 +87,8 @@ def grade_task(task: GradeTask) -> str:
     """Grade one submission on this worker; return its result as JSON text."""
     with _GRADING:
         assignment = _assignment_here(task)
-        with tempfile.TemporaryDirectory(prefix="grade-task-") as folder:
-            path = Path(folder) / (Path(task.filename).name or "submission.ipynb")
+        with tempdirs.temporary("grade-task-") as folder:
+            path = folder / (Path(task.filename).name or "submission.ipynb")
             path.write_bytes(task.data)
             result = grade_submission(Submission(task.student, path), assignment=assignment,
                                       config=task.config)

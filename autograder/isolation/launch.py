@@ -14,16 +14,15 @@ from __future__ import annotations
 import ast
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from autograder import tempdirs
 from autograder.isolation import cgroup, frames, zygote
 from autograder.isolation.child import ChildSpec
 from autograder.isolation.config import SandboxConfig
@@ -107,7 +106,7 @@ class Worker:
     process: Process
     to_child: int
     from_child: int
-    scratch: Path
+    scratch: tempdirs.Claimed
     cgroup: cgroup.Cgroup | None
     note: str | None  # how it was started, where that is worth reporting
     streams: list[Any] = field(default_factory=list)
@@ -143,7 +142,7 @@ class Worker:
             self.cgroup.kill_all()
             self.cgroup.remove()
             self.cgroup = None
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.scratch.remove()
 
 
 LOADER_VARIABLES = ("LD_LIBRARY_PATH",)
@@ -294,7 +293,8 @@ class Launcher:
 
     def _launch(self, *, warm: bool) -> Worker:
         config = self.config
-        scratch = Path(tempfile.mkdtemp(prefix="grade-scratch-"))
+        claimed = tempdirs.claim("grade-scratch-")
+        scratch = claimed.path
         self.nproc = None
         if os.geteuid() != 0 and not (config.cgroup and cgroup.available()):
             self.nproc = _user_processes() + config.max_processes
@@ -318,7 +318,7 @@ class Launcher:
                 stream.close()
             if group is not None:
                 group.remove()
-            shutil.rmtree(scratch, ignore_errors=True)
+            claimed.remove()
             raise
         finally:
             for fd in theirs:
@@ -327,7 +327,7 @@ class Launcher:
                  for stream, sink in zip(streams, self.sinks, strict=True)]
         for pump in pumps:
             pump.start()
-        return Worker(process=process, to_child=to_child, from_child=from_child, scratch=scratch,
+        return Worker(process=process, to_child=to_child, from_child=from_child, scratch=claimed,
                       cgroup=group, note=note, streams=streams, pumps=pumps)
 
     def _fork(self, spec: ChildSpec, theirs: list[int]) -> tuple[Process | None, str]:
@@ -351,7 +351,7 @@ class Launcher:
 
     def _confirm(self, worker: Worker, message: dict[str, Any]) -> Worker:
         """Send the start-up frame and wait for the worker's word that it is confined."""
-        confine = {**message.get("confine", {}), "scratch": str(worker.scratch)}
+        confine = {**message.get("confine", {}), "scratch": str(worker.scratch.path)}
         try:
             frames.write_frame(worker.to_child, json.dumps({**message, "confine": confine}).encode())
         except BrokenPipeError:

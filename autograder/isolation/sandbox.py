@@ -203,7 +203,7 @@ class Sandbox:
                 raise _OverLimit(f"memory limit {limit / GIB:g} GiB exceeded (resident)")
         scratch = self.config.scratch_bytes
         if scratch is not None and not worker.scratch_capped:  # no tmpfs caps it (not root)
-            used, files = scratch_usage(worker.scratch, stop_at=scratch)
+            used, files = scratch_usage(worker.scratch.path, stop_at=scratch)
             if used > scratch:
                 raise _OverLimit(f"your code wrote more than {scratch / MIB:g} MiB to its working "
                                  "directory (the limit for all its files together)")

@@ -1,0 +1,92 @@
+"""Temporary folders that a grader killed with ``kill -9`` does not leave behind.
+
+A sandbox's scratch folder, a Dask task's copy of a submission and an audit's notebooks live in
+the system's temporary folder and are removed when their work ends. A process that is killed
+outright removes nothing, so each folder is *claimed*: its owner holds an ``flock`` on it for
+as long as it uses it, and the kernel drops the lock when the owner dies, however it dies. The
+first claim of each kind in a process removes the folders of that kind no one holds any more.
+A lock, not a process id, tells a live owner from a dead one: graders in other PID namespaces
+(containers sharing ``/tmp``) would see each other's ids as dead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+_SWEPT: set[str] = set()
+SETTLE_S = 60.0
+"""A folder younger than this is never swept: its owner may be between creating and locking it."""
+
+
+@dataclass
+class Claimed:
+    """A folder this process created and holds."""
+
+    path: Path
+    fd: int
+
+    def remove(self) -> None:
+        """Remove the folder and everything in it, then let go of it."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _held(path: Path) -> bool:
+    """Whether some live process holds ``path`` (or it cannot be looked at)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # drops the lock taken just now, if any
+    return False
+
+
+def sweep(prefix: str, *, where: Path | None = None, settle_s: float = SETTLE_S) -> list[Path]:
+    """Remove this user's ``prefix*`` folders that no live process holds; return them."""
+    removed = []
+    for path in Path(where or tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        mine = path.is_dir() and not path.is_symlink() and info.st_uid == os.geteuid()
+        if mine and time.time() - info.st_mtime >= settle_s and not _held(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def claim(prefix: str) -> Claimed:
+    """Create a fresh folder ``<tmp>/<prefix>…`` and hold it until :meth:`Claimed.remove`."""
+    if prefix not in _SWEPT:
+        _SWEPT.add(prefix)
+        sweep(prefix)
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)  # not inherited by children (PEP 446)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return Claimed(path, fd)
+
+
+@contextlib.contextmanager
+def temporary(prefix: str) -> Iterator[Path]:
+    """Like ``tempfile.TemporaryDirectory``, claimed: removed by a later grader if this one dies."""
+    claimed = claim(prefix)
+    try:
+        yield claimed.path
+    finally:
+        claimed.remove()
