@@ -18,6 +18,12 @@ from autograder.course import available, load_assignment
 # Every `grade` the suite starts runs in its own process, as it does under a test's control;
 # tests/test_server.py turns the grading server on where it tests it.
 os.environ["TORCHGRADE_SERVER"] = "off"
+# Two xdist workers share the machine's cores (two on CI) with the kernels, nbgrader and `grade`
+# processes they start: one BLAS/OpenMP thread each. With more, their spinning threads contend
+# for the cores and a notebook's training cell on a busy machine took 5 to 15 times as long.
+# Set before torch is imported here (it reads them once); every process started inherits them.
+for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
 
 
 def import_checks(assignment, filename: str, name: str, *, public=None):
