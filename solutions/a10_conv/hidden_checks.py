@@ -84,7 +84,8 @@ def test_conv2d_keeps_dtype_and_device(student, device):
 
 @check("max_pool2d", points=1.5)
 def test_max_pool2d_other_shapes_float64(student, reference, device):
-    """float64; kernel 3 stride 2 (a row of incomplete windows), kernel 1, a kernel as large as the image, a tall thin image."""
+    """float64; kernel 3 stride 2 (a row of incomplete windows), kernel 1, a kernel as large
+    as the image, a tall thin image."""
     for k, (shape, kernel_size, stride) in enumerate([((2, 3, 8, 7), 3, 2), ((1, 2, 3, 4), 1, None),
                                                       ((2, 2, 4, 4), 4, None), ((1, 1, 9, 3), 3, 1)]):
         x = randn(*shape, seed=3201 + k, dtype=torch.float64, device=device)

@@ -65,6 +65,9 @@ ZERO_START = ("Your values are never negative where the window's maximum is: do 
               "running maximum at 0 (or pad with zeros). Start from the window's first element, "
               "or from -inf.")
 AVERAGE = "Your values are the windows' means: max pooling takes each window's maximum."
+OVER_CHANNELS = ("Your values are maxima over the channels as well as over each window. Pool each "
+                 "channel on its own: the output has x's channels, each the pooled map of the "
+                 "same input channel.")
 GRAPH_HINT = ("Compute the output from the inputs with tensor operations (indexing, slicing, "
               "arithmetic, torch.maximum, ...), without .detach(), torch.no_grad(), .item(), "
               ".numpy() or torch.tensor(...) of the values, so that gradients flow back.")
@@ -142,7 +145,9 @@ def conv_slips(x, weight, bias, stride, padding):
 def pool_slips(x, kernel_size, stride):
     x = x.detach().cpu().double()
     return [(F.max_pool2d(x, kernel_size, stride).clamp(min=0), ZERO_START),
-            (F.avg_pool2d(x, kernel_size, stride), AVERAGE)]
+            (F.avg_pool2d(x, kernel_size, stride), AVERAGE),
+            (F.max_pool2d(x.amax(1, keepdim=True), kernel_size, stride).expand(
+                -1, x.shape[1], -1, -1), OVER_CHANNELS)]
 
 
 def told(got, slips):
