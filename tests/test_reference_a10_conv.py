@@ -35,6 +35,16 @@ TOLERANCE = {torch.float32: {"rtol": 1e-5, "atol": 1e-5}, torch.float64: {"rtol"
 SEEDS = range(20)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tensors this small gain nothing from threads, and two workers with a thread pool each
+    on a busy machine run several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def ref():
     return reference_namespace(ASSIGNMENT)
