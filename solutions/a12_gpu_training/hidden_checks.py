@@ -13,6 +13,7 @@ from public_checks import (  # helpers shared with the public checks
     validate_spec,
 )
 
+
 @check("validate", points=2)
 def test_validate_smaller_last_batch(student, reference, device):
     """50 samples in batches of 16: the last batch has 2, and counts for 2 samples."""
