@@ -16,6 +16,7 @@ and each known mistake's message names that mistake.
 from __future__ import annotations
 
 import copy
+import functools
 import sys
 from pathlib import Path
 
@@ -225,6 +226,18 @@ def test_validate_specs_have_clear_predictions():
 
 # --- the checks never fail correct code ---------------------------------------------------------
 
+@functools.cache
+def reference_validate(seed):
+    """The reference's answer to random_validate_spec(seed), once per test process."""
+    return checks.run_validate(subject("reference"), random_validate_spec(seed))
+
+
+@functools.cache
+def reference_fit(seed):
+    """The reference's answer to random_fit_spec(seed), once per test process."""
+    return checks.run_fit(subject("reference"), random_fit_spec(seed))
+
+
 def random_validate_spec(seed):
     g = torch.Generator().manual_seed(seed)
     n = int(torch.randint(5, 60, (1,), generator=g))
@@ -236,13 +249,13 @@ def random_validate_spec(seed):
 @pytest.mark.parametrize(("name", "source"), _correct("validate"),
                          ids=[n for n, _ in _correct("validate")])
 def test_correct_validate_passes_the_comparison_on_many_inputs(name, source):
-    student, reference = subject(name, source), subject("reference")
+    student = subject(name, source)
     failures = []
     for seed in range(20):
         spec = random_validate_spec(seed)
         try:
             got = checks.run_validate(student, spec)
-            checks.compare_validate(got, checks.run_validate(reference, spec), spec)
+            checks.compare_validate(got, reference_validate(seed), spec)
             assert got["training_after"] == (spec["mode"] == "train")
             assert got["val_forwards_in_train_mode"] == got["val_forwards_with_grad"] == 0
             assert got["inputs_moved"] == got["inputs"] and got["weights_unchanged"]
@@ -261,12 +274,12 @@ def random_fit_spec(seed):
 
 @pytest.mark.parametrize(("name", "source"), _correct("fit"), ids=[n for n, _ in _correct("fit")])
 def test_correct_fit_passes_the_comparison_on_many_inputs(name, source):
-    student, reference = subject(name, source), subject("reference")
+    student = subject(name, source)
     failures = []
     for seed in range(12):
         spec = random_fit_spec(seed)
         try:
-            got, want = checks.run_fit(student, spec), checks.run_fit(reference, spec)
+            got, want = checks.run_fit(student, spec), reference_fit(seed)
             checks.compare_history(got["history"], want["history"], spec)
             checks.compare_best(got, want, spec)
             checks.compare_final_weights(got, want, spec)
@@ -286,18 +299,18 @@ FIT_VALUE_MISTAKES = [(v.name, v.source) for v in VARIANTS if v.exercise == "fit
 @pytest.mark.parametrize(("name", "source"), FIT_VALUE_MISTAKES, ids=[n for n, _ in FIT_VALUE_MISTAKES])
 def test_the_random_fit_comparison_is_not_vacuous(name, source):
     """The random cases above would catch the value mistakes: each in some of them."""
-    student, reference = subject(name, source), subject("reference")
+    student = subject(name, source)
     caught = 0
-    for seed in range(12):
+    for seed in range(8):
         spec = random_fit_spec(seed)
         try:
-            got, want = checks.run_fit(student, spec), checks.run_fit(reference, spec)
+            got, want = checks.run_fit(student, spec), reference_fit(seed)
             checks.compare_history(got["history"], want["history"], spec)
             checks.compare_best(got, want, spec)
             checks.compare_final_weights(got, want, spec)
         except CheckFailed:
             caught += 1
-    assert caught >= 3
+    assert caught >= 2
 
 
 # --- each mistake is named in its message -------------------------------------------------------
