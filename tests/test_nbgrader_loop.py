@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import html
+import json
 import re
 from pathlib import Path
 
@@ -179,3 +180,15 @@ def test_per_student_feedback_pages_from_grade(loop):
     page = visible_text(loop["course"] / "grades" / NAME / "feedback" / "ben.html")
     assert "softmax_backward_matches_reference" in page and "hidden checks:" in page
     assert not any(name in page for name in HIDDEN_NAMES)
+
+
+def test_grading_one_student_again_keeps_everyone_in_results_json_and_csv(loop):
+    before = our_results(loop["course"])
+    admin = loop["course"].parent / "home-instructor"
+    out = command("grade", "--solutions", str(SOLUTIONS), "course", "autograde", NAME, "--student", "ben",
+                  "--rerun", "--devices", "cpu", cwd=loop["course"], home=admin)
+    assert "1 graded into the gradebook" in out
+    document = json.loads((loop["course"] / "grades" / NAME / "results.json").read_text())
+    assert sorted(s["student"] for s in document["submissions"]) == ["ada", "ben", "cara"]
+    after = our_results(loop["course"])
+    assert {s: r["points"] for s, r in after.items()} == {s: r["points"] for s, r in before.items()}

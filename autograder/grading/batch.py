@@ -127,6 +127,18 @@ def stream_batch(
     return done
 
 
+def rewrite_batch_files(out_dir: Path, assignment: str) -> list[SubmissionResult]:
+    """Write ``results.json`` and ``results.csv`` from every ``submissions/<student>.json`` in
+    ``out_dir``: after grading a few students of a course, the files keep everyone graded so far
+    (a batch's own files hold only its submissions)."""
+    results = [r for p in sorted((out_dir / "submissions").glob("*.json"))
+               if (r := read_submission(p)) is not None]
+    document = batch_document(assignment, results, environment())
+    write_atomic(out_dir / "results.json", json.dumps(document, indent=1) + "\n")
+    write_csv(out_dir / "results.csv", results)
+    return results
+
+
 def _target(out_dir: Path, submission: Submission) -> Path:
     return out_dir / "submissions" / f"{safe_name(submission.student)}.json"
 

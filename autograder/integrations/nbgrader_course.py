@@ -37,7 +37,7 @@ from autograder.course import (
     load_assignment,
     nbgrader_meta,
 )
-from autograder.grading.batch import discover, grade_batch
+from autograder.grading.batch import discover, grade_batch, rewrite_batch_files
 from autograder.grading.config import GradeConfig
 from autograder.grading.pool import default_workers
 from autograder.grading.scoring import Submission
@@ -337,6 +337,8 @@ def autograde(course_dir: Path, assignment_name: str, *, config: GradeConfig,
         results = grade_batch(found, assignment=assignment, config=config, out_dir=out_dir,
                               on_result=finish, rerun=rerun,
                               workers=workers or default_workers(len(found), devices=config.devices))
+    if students:  # results.json and results.csv keep the students graded before
+        rewrite_batch_files(out_dir, assignment.name)
     return results, out_dir
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from autograder.course import CourseError
 from autograder.grading.config import GradeConfig
 from autograder.integrations.nbgrader_course import CONFIG_FILE, autograde, layout, read_timestamp
-from autograder.results import batch_document, read_submission, safe_name, write_atomic, write_csv
+from autograder.results import read_submission, safe_name, write_atomic
 
 STATE_FILE = "watch.json"
 
@@ -136,7 +136,6 @@ class Watcher:
         results, _ = autograde(self.course.root, self.assignment, config=self.config, students=(student,))
         [result] = results
         reused = before is not None and before.sha256 == result.sha256 and before.sha256 != ""
-        self._write_batch()
         graded.append(timestamp)
         self.state.graded_at[student] = time.time()
         self._save()
@@ -156,18 +155,6 @@ class Watcher:
         self.state.released[student] = timestamp
         self._save()
         self.say(f"feedback released to {student} ({timestamp})")
-
-    def _write_batch(self) -> None:
-        """results.json and results.csv of every student graded so far (a single student's
-        grading writes only theirs)."""
-        from autograder.grading.scoring import environment
-
-        results = [r for p in sorted((self.out_dir / "submissions").glob("*.json"))
-                   if (r := read_submission(p)) is not None]
-        write_atomic(self.out_dir / "results.json",
-                     json.dumps(batch_document(self.assignment, results, environment()), indent=1) + "\n")
-        write_csv(self.out_dir / "results.csv", results)
-
 
 def _nbgrader_api(course: Path) -> Any:
     from nbgrader.apps import NbGraderAPI
