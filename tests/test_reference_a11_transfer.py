@@ -223,6 +223,7 @@ DIAGNOSED = {
     "nearest_neighbour": ("test_make_transform_digits_at_32", "nearest-neighbour"),
     "resize_the_uint8_image": ("test_make_transform_digits_at_32", "You resized the uint8 image"),
     "float64_output": ("test_make_transform_float32", "v2.ToDtype(torch.float32)"),
+    "old_transforms_module": ("test_make_transform_is_v2", "not from torchvision.transforms.v2"),
 }
 
 

@@ -199,6 +199,17 @@ def make_transform(size):
     return transforms.Compose([transforms.Resize(size), transforms.ToTensor(),
                                transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
+# %% make_transform: old_transforms_module [wrong: make_transform_is_v2]
+# right values, but from the older torchvision.transforms, not v2
+def make_transform(size):
+    from torchvision import transforms
+    return transforms.Compose([
+        transforms.Lambda(lambda x: x.float() / 16),
+        transforms.Resize((size, size), antialias=True),
+        transforms.Lambda(lambda x: x.repeat(3, 1, 1)),
+        transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+    ])
+
 # %% make_transform: scale_by_255 [wrong: make_transform_digits_at_32, make_transform_other_sizes, make_transform_blank_and_full]
 def make_transform(size):
     return v2.Compose([
