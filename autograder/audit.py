@@ -6,7 +6,9 @@ are graded, a set of submissions whose right score is known:
 - the stub (the released notebook, untouched) must score 0, with a message that says so;
 - the reference must score full marks;
 - constant answers (every function returns zeros, or ones, of the type and shape the reference
-  returns; a class's ``forward`` likewise) must score 0: a wrong answer earns nothing for its form;
+  returns; a class's ``forward`` likewise, and so the modules and functions a function builds, a
+  model or a transform, which answer constants from no parameters) must score 0: a wrong answer
+  earns nothing for its form;
 - every correct variant of ``variants.py`` (correct code written another way) must score full
   marks: a lost point there is a false negative;
 - every wrong variant must lose points in its own exercise and nowhere else, fail each check its
@@ -157,11 +159,42 @@ def _constant_answer(name):
     def answer(*args, **kwargs):
         args, kwargs = _copies(args, kwargs)
         try:
-            return _constant(original(*args, **kwargs))
+            result = original(*args, **kwargs)
         except Exception:
             return {value}
+        if any(result is a for a in (*args, *kwargs.values())):
+            return _constant(result)  # the argument itself, changed or not: the checks look at it
+        return _constant(_made(result))
     answer.__name__ = name
     return answer
+
+
+class _ConstantModule(_torch.nn.Module):
+    """What a function that builds a module (a model, a v2 transform) answers: a module without
+    parameters whose every output is constant, computed like the original's."""
+
+    def __init__(self, shadow):
+        super().__init__()
+        object.__setattr__(self, "_shadow", shadow)  # not registered
+
+    def forward(self, *args, **kwargs):
+        first = next((a for a in args if isinstance(a, _torch.Tensor)), None)
+        shadow = self._shadow
+        if first is not None and first.is_floating_point():
+            shadow = shadow.to(device=first.device, dtype=first.dtype)
+        with _torch.no_grad():
+            return _constant(shadow(*args, **kwargs))
+
+
+def _made(result):
+    """A module or function that the reference made and returned, answering constants."""
+    if isinstance(result, _torch.nn.Module):
+        return _ConstantModule(result)
+    if callable(result) and not isinstance(result, type):
+        def constant(*args, **kwargs):
+            return _constant(result(*args, **kwargs))
+        return constant
+    return result
 '''
 
 

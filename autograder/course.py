@@ -151,7 +151,11 @@ def find_solutions_dir(start: Path | None = None) -> Path:
 
 
 def available(solutions_dir: Path) -> list[str]:
-    return sorted(p.name for p in solutions_dir.iterdir() if (p / f"{p.name}.ipynb").is_file())
+    """The assignments in ``solutions_dir``, in course order: a2 before a10 (numbers compared
+    as numbers)."""
+    names = [p.name for p in solutions_dir.iterdir() if (p / f"{p.name}.ipynb").is_file()]
+    return sorted(names, key=lambda name: [int(part) if part.isdigit() else part
+                                           for part in re.split(r"(\d+)", name)])
 
 
 def load_assignment(name: str, solutions_dir: Path) -> Assignment:

@@ -57,6 +57,33 @@ def test_a_constant_answer_keeps_the_dtype_and_shape_of_a_numpy_array():
     assert (array == 1).all() and number == 1.0
 
 
+def test_a_constant_answer_of_a_function_that_builds_a_module_or_a_function_answers_constants():
+    """A function that returns a model (or a transform, itself a module) or a function answers
+    with one whose outputs are constant and which has no parameters; a function that returns its
+    own argument returns it as before."""
+    import copy
+
+    import numpy as np
+    import torch
+
+    from autograder.audit import _CONSTANT_HELPERS
+
+    namespace = {"_copy": copy, "_np": np, "_torch": torch}
+    exec(_CONSTANT_HELPERS.format(value=0), namespace)
+    namespace["_REFERENCE"] = {
+        "build": lambda n: torch.nn.Linear(3, n),
+        "scaler": lambda k: (lambda x: k * x),
+        "same": lambda layer: layer,
+    }
+    model = namespace["_constant_answer"]("build")(2)
+    assert isinstance(model, torch.nn.Module) and list(model.parameters()) == []
+    out = model(torch.ones(4, 3, dtype=torch.float64))
+    assert out.shape == (4, 2) and out.dtype == torch.float64 and (out == 0).all()
+    assert (namespace["_constant_answer"]("scaler")(3)(torch.ones(2)) == 0).all()
+    layer = torch.nn.Linear(2, 2)
+    assert isinstance(namespace["_constant_answer"]("same")(layer), torch.nn.Linear)
+
+
 # --- the audit's own checks, on a tiny assignment -------------------------------------------
 
 @pytest.fixture
