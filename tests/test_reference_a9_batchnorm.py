@@ -213,11 +213,22 @@ def test_the_comparison_on_random_inputs_is_not_vacuous(name, source):
     assert caught >= 10
 
 
+def batchnorm_by_torch_in_float64(x, gamma, beta, running_mean, running_var, training, momentum=0.1,
+                                  eps=1e-5):
+    """PyTorch's batch norm computed in float64 and rounded to the inputs' dtype. Its float32
+    CPU kernel on one thread is itself off by 2e-5 where a channel's spread is small beside its
+    mean (one of x (34, 11)'s values: 0.0838844 where the float64 result is 0.0839037 and the reference
+    gives 0.0839063), more than the float32 tolerance: the oracle has to be exact."""
+    inputs = (t.double() for t in (x, gamma, beta, running_mean, running_var))
+    y, mean, var = hidden.batchnorm_by_torch(*inputs, training, momentum, eps)
+    return y.to(x.dtype), mean.to(running_mean.dtype), var.to(running_var.dtype)
+
+
 @pytest.mark.parametrize(("name", "source"), CORRECT, ids=[n for n, _ in CORRECT])
 def test_correct_code_matches_batchnorm1d_itself(name, source):
     """Not only the reference: nn.BatchNorm1d playing the reference, too."""
     student = subject(name, source)
-    torch_reference = subject("nn.BatchNorm1d", batchnorm_forward=hidden.batchnorm_by_torch)
+    torch_reference = subject("nn.BatchNorm1d", batchnorm_forward=batchnorm_by_torch_in_float64)
     for seed in range(10):
         xs, params, modes, options = random_case(seed)
         checks.check_steps(student, torch_reference, xs, params, modes, options)
