@@ -139,3 +139,39 @@ def test_a_function_that_changes_its_arguments_in_place_changes_only_its_own_cop
     assert torch.equal(g, torch.full((3,), 2.0))
     a = np.arange(3.0)
     assert subject.scale(a).tolist() == [0.0, 2.0, 4.0] and a.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_the_reference_answers_each_question_once_and_hands_out_copies():
+    """A grader keeps the reference's answers: the same probe on the same arguments runs once,
+    other arguments run again, each caller gets its own copy, and arguments that do not encode
+    to plain data (two different models would look alike) are never looked up."""
+    from autograder.subjects import LocalSubject
+
+    calls = []
+
+    def square(x):
+        calls.append(x)
+        return x * x
+
+    subject = LocalSubject({"square": square}, "reference", memo=True)
+    first = subject.square(torch.arange(3.0))
+    first.add_(100)  # a check that changes what it got changes nothing for the next check
+    assert subject.square(torch.arange(3.0)).tolist() == [0.0, 1.0, 4.0]
+    assert len(calls) == 1
+    assert subject.square(torch.arange(4.0)).tolist() == [0.0, 1.0, 4.0, 9.0]
+    assert subject.square(torch.arange(3.0, dtype=torch.float64)).dtype == torch.float64
+    assert len(calls) == 3
+    errors = LocalSubject({"square": square}, "reference", memo=True)
+    assert errors.outcome("square", "text").error is not None  # errors are answers too
+    assert errors.outcome("square", "text").error.is_a("TypeError")
+    assert len(calls) == 4
+
+    model = torch.nn.Linear(2, 2)
+    counted = LocalSubject({"weight_sum": lambda m: m.weight.sum()}, "reference", memo=True)
+    one = counted.weight_sum(model)
+    with torch.no_grad():
+        model.weight.add_(1)
+    assert counted.weight_sum(model).item() == pytest.approx(one.item() + 4)
+    plain = LocalSubject({"square": square}, "student")
+    plain.square(torch.ones(1)), plain.square(torch.ones(1))
+    assert len(calls) == 6  # a student's answers are never kept
