@@ -141,8 +141,14 @@ def write_build(assignment: Assignment, out_root: Path) -> list[Path]:
 
 def _same_record(a: Any, b: Any) -> bool:
     if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
-        return (a.dtype == b.dtype and a.shape == b.shape
-                and torch.allclose(a.double(), b.double(), rtol=1e-5, atol=1e-7, equal_nan=True))
+        # float noise scales with the tensor's largest value, not each element's own: a deep
+        # network's logits (a11) differ by 2e-6 between two CPUs' kernels, also where one is 0.01
+        if a.dtype != b.dtype or a.shape != b.shape:
+            return False
+        a, b = a.double(), b.double()
+        finite = b[b.isfinite()]
+        scale = float(finite.abs().max()) if finite.numel() else 0.0
+        return torch.allclose(a, b, rtol=1e-5, atol=1e-7 + 1e-5 * scale, equal_nan=True)
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):  # answers of NumPy exercises
         return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
                 and a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-5, atol=1e-7, equal_nan=True)))

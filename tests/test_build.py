@@ -96,3 +96,25 @@ def test_build_refuses_a_reference_that_fails_its_public_checks(tmp_path):
     assert result.exit_code == 1
     assert "the reference fails its own check test_bce_returns_0dim_tensor" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_recorded_tensors_are_compared_at_the_scale_of_their_largest_value():
+    """Two CPUs' kernels give a deep network's logits 2e-6 apart, also where a logit is near 0:
+    not staleness. A change the size of a real edit still is."""
+    import torch
+
+    from autograder import wire
+    from autograder.build import _same_answers
+
+    def recording(value):
+        outcome = {"value": value, "torch_calls": [], "error": None}
+        return json.dumps({"assignment": {"name": "a"},
+                           "records": {"test_x[]#0": wire.encode(outcome).decode()}})
+
+    logits = torch.tensor([2.1977, -1.5, 0.01, 0.0])
+    noise = torch.tensor([2.3e-6, -1e-6, 2e-6, 1e-6])
+    assert _same_answers(recording(logits), recording(logits + noise))
+    assert not _same_answers(recording(logits), recording(logits + torch.tensor([0, 0, 1e-3, 0])))
+    assert not _same_answers(recording(logits), recording(logits.double()))
+    zeros = torch.zeros(3)
+    assert not _same_answers(recording(zeros), recording(zeros + 1e-6))
