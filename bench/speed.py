@@ -59,6 +59,7 @@ class Run:
     submissions_per_s: float
     peak_rss_one_process_mib: float
     peak_rss_all_mib: float
+    by_assignment: dict[str, tuple[int, float]]  # name -> (submissions, seconds of its batch)
 
 
 class PeakMemory:
@@ -115,17 +116,20 @@ def grade_all(folder: Path, names: list[str], solutions: Path, size: int, config
     per_assignment = max(1, math.ceil(size / len(names)))
     batches = [(name, discover([folder], name)[:per_assignment]) for name in names]
     total = sum(len(found) for _, found in batches)
+    by_assignment = {}
     with PeakMemory() as memory:
         started = time.perf_counter()
         for name, found in batches:
+            begun = time.perf_counter()
             grade_batch(found, assignment=load_assignment(name, solutions), config=config,
                         out_dir=out / f"{size}-{workers}" / name, rerun=True, workers=workers)
+            by_assignment[name] = (len(found), round(time.perf_counter() - begun, 2))
         seconds = time.perf_counter() - started
     return Run(size=total, workers=workers, seconds=round(seconds, 2),
                per_submission_s=round(seconds / total, 4),
                submissions_per_s=round(total / seconds, 2),
                peak_rss_one_process_mib=round(memory.one / 2**20, 1),
-               peak_rss_all_mib=round(memory.total / 2**20, 1))
+               peak_rss_all_mib=round(memory.total / 2**20, 1), by_assignment=by_assignment)
 
 
 def floor(folder: Path, names: list[str], solutions: Path, per_assignment: int,
@@ -264,6 +268,19 @@ def summarise(runs: list[Run], floor_s: float, anchor_s: float) -> dict[str, Any
             lines.append(f"{workers} worker(s): time = {fixed:.1f} s + {slope:.3f} s x submissions; "
                          "per submission at each size: "
                          + ", ".join(f"{r.size}: {r.per_submission_s:.3f} s" for r in mine))
+    one_worker = sorted((r for r in runs if r.workers == 1), key=lambda r: r.size)
+    if len(one_worker) >= 2:
+        # per assignment, as above: the slope is the cost of one more submission of it, the
+        # intercept its batch's fixed cost (grader start, fork server, the reference's first run)
+        a, b = one_worker[0], one_worker[-1]
+        lines.append("1 worker, per assignment: time = fixed + slope x submissions")
+        for name in b.by_assignment:
+            (n_a, s_a), (n_b, s_b) = a.by_assignment[name], b.by_assignment[name]
+            if n_b > n_a:
+                slope = (s_b - s_a) / (n_b - n_a)
+                ratios[f"slope_s_{name}"] = slope
+                lines.append(f"  {name:20s} {slope:6.3f} s per submission, fixed {s_a - slope * n_a:5.1f} s"
+                             f" ({n_a}: {s_a:.1f} s, {n_b}: {s_b:.1f} s)")
     if 1 in slopes and 2 in slopes and slopes[2] > 0:
         # each batch (one per assignment) starts its graders: a fixed cost the slope leaves out
         ratios["speedup_2_workers_marginal"] = slopes[1] / slopes[2]
