@@ -151,7 +151,7 @@ class LocalSubject(Subject):
         return None if b'"__opaque__"' in key else key
 
 
-MEMO_BYTES = 256 * 2**20
+MEMO_BYTES = 64 * 2**20  # per assignment; a grading server keeps one per assignment it graded
 
 
 def private_copy(value: Any) -> Any:
