@@ -268,19 +268,14 @@ def summarise(runs: list[Run], floor_s: float, anchor_s: float) -> dict[str, Any
             lines.append(f"{workers} worker(s): time = {fixed:.1f} s + {slope:.3f} s x submissions; "
                          "per submission at each size: "
                          + ", ".join(f"{r.size}: {r.per_submission_s:.3f} s" for r in mine))
-    one_worker = sorted((r for r in runs if r.workers == 1), key=lambda r: r.size)
-    if len(one_worker) >= 2:
-        # per assignment, as above: the slope is the cost of one more submission of it, the
-        # intercept its batch's fixed cost (grader start, fork server, the reference's first run)
-        a, b = one_worker[0], one_worker[-1]
-        lines.append("1 worker, per assignment: time = fixed + slope x submissions")
-        for name in b.by_assignment:
-            (n_a, s_a), (n_b, s_b) = a.by_assignment[name], b.by_assignment[name]
-            if n_b > n_a:
-                slope = (s_b - s_a) / (n_b - n_a)
-                ratios[f"slope_s_{name}"] = slope
-                lines.append(f"  {name:20s} {slope:6.3f} s per submission, fixed {s_a - slope * n_a:5.1f} s"
-                             f" ({n_a}: {s_a:.1f} s, {n_b}: {s_b:.1f} s)")
+    one_worker = [r for r in runs if r.workers == 1 and r.size == largest]
+    if one_worker:
+        # the batch's fixed cost (grader start, the reference's first run) is included; the first
+        # batch of the process also pays the fork server's start
+        lines.append(f"1 worker, per assignment, at {largest} submissions (its batch time / its count):")
+        for name, (count, seconds) in one_worker[0].by_assignment.items():
+            ratios[f"per_submission_s_{name}"] = seconds / count
+            lines.append(f"  {name:20s} {seconds / count:6.3f} s ({count} in {seconds:.1f} s)")
     if 1 in slopes and 2 in slopes and slopes[2] > 0:
         # each batch (one per assignment) starts its graders: a fixed cost the slope leaves out
         ratios["speedup_2_workers_marginal"] = slopes[1] / slopes[2]
