@@ -55,18 +55,30 @@ class Cgroup:
             return []
 
     def kill_all(self, *, timeout_s: float = 5.0) -> None:
-        """SIGKILL every process in the group until it is empty."""
+        """SIGKILL every process in the group until it is empty.
+
+        ``cgroup.kill`` (Linux 5.14) kills the whole group at once, a process forked meanwhile
+        included; each pid is also killed by name, for older kernels. The group usually empties
+        within a millisecond, so the pause between looks starts at half of one and doubles up to
+        10 ms (a fixed 10 ms cost every submission about 20 ms of wall time).
+        """
         deadline = time.monotonic() + timeout_s
+        pause = 0.0005
         while time.monotonic() < deadline:
             pids = self.pids_in()
             if not pids:
                 return
+            try:
+                (self.pids / "cgroup.kill").write_text("1")
+            except OSError:
+                pass
             for pid in pids:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            time.sleep(0.01)
+            time.sleep(pause)
+            pause = min(2 * pause, 0.01)
 
     def remove(self) -> None:
         for group in (self.pids, self.memory):
