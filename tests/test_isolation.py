@@ -249,3 +249,17 @@ def test_a_gpu_the_sandbox_cannot_use_costs_no_points(tmp_path, monkeypatch):
     assert any(p.startswith("cuda checks not run: the sandbox could not use the GPU")
                for p in right.protections)
     assert 0 < wrong.points < wrong.max_points
+
+
+def test_a_worker_that_cannot_use_cuda_says_what_the_driver_answered():
+    """Below torch's word, the driver's: on a machine without one, that its library cannot be
+    loaded; on a GPU machine whose sandbox keeps the GPU out, cuInit's error by name."""
+    import torch
+
+    from autograder.isolation.worker import cuda_problem, driver_says
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine's CUDA works here: nothing to explain")
+    said = driver_says()
+    assert said.startswith(("the CUDA driver library cannot be loaded", "the driver's cuInit"))
+    assert said in cuda_problem()

@@ -111,7 +111,29 @@ def cuda_problem() -> str | None:
             os.close(os.open(path, os.O_RDWR | os.O_CLOEXEC))
         except OSError as exc:
             said.append(f"{path}: {exc.strerror}")
+    said.append(driver_says())
     return "; ".join(s for s in said if s) or "torch.cuda.is_available() is False"
+
+
+def driver_says() -> str:
+    """What the CUDA driver itself answers, below torch: whether ``libcuda.so.1`` loads, and
+    ``cuInit``'s result by name (CUDA_ERROR_NO_DEVICE, CUDA_ERROR_OPERATING_SYSTEM, ...)."""
+    import ctypes
+
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+    except OSError as exc:
+        return f"the CUDA driver library cannot be loaded ({exc})"
+    code = driver.cuInit(0)
+    if code == 0:
+        count = ctypes.c_int(-1)
+        driver.cuDeviceGetCount(ctypes.byref(count))
+        return f"the driver's cuInit succeeded and counts {count.value} device(s)"
+    name, text = ctypes.c_char_p(), ctypes.c_char_p()
+    driver.cuGetErrorName(code, ctypes.byref(name))
+    driver.cuGetErrorString(code, ctypes.byref(text))
+    return (f"the driver's cuInit(0) returned {code} "
+            f"({(name.value or b'?').decode()}: {(text.value or b'').decode()})")
 
 
 def main(argv: list[str]) -> int:
