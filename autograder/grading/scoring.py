@@ -17,7 +17,7 @@ import torch
 from autograder.course import Assignment
 from autograder.grading.config import GradeConfig
 from autograder.isolation.config import protections
-from autograder.isolation.launch import setup_imports, warm_up
+from autograder.isolation.launch import preload_for, warm_up
 from autograder.isolation.sandbox import Sandbox, SandboxSubject
 from autograder.plugin import CheckPlugin, run_in_session
 from autograder.results import ExerciseResult, SubmissionResult, score_runs
@@ -74,7 +74,7 @@ def grade_submission(submission: Submission, *, assignment: Assignment, config: 
         return result
     result.sha256 = extraction.sha256
     # the fork server boots (the first time) while the reference runs here
-    warm_up(config.sandbox, preload=setup_imports(extraction.cells))
+    warm_up(config.sandbox, preload=preload_for(extraction.cells, assignment.probes_source))
     reference = reference or reference_subject(assignment)
     probes = {"filename": str(assignment.probes_file), "source": assignment.probes_source}
     with Sandbox(extraction.cells, config=config.sandbox, uses_cuda=uses_cuda,

@@ -189,6 +189,22 @@ def setup_imports(cells: list[dict[str, str]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(modules))
 
 
+OPTIMISER_IMPORT = "torch._dynamo"
+"""What a process's first ``torch.optim`` optimiser imports (sympy and about 900 modules: 0.8 s
+on the 2-core development machine, torch 2.14)."""
+
+
+def preload_for(cells: list[dict[str, str]], probes_source: str = "") -> tuple[str, ...]:
+    """What the fork server imports before it forks a worker for ``cells``: the setup cell's
+    imports, and :data:`OPTIMISER_IMPORT` where the cells or the probes mention an optimiser
+    (``optim``): a worker that builds one then does not pay for it, and one that does not (a1's
+    bce, a2's softmax) is not kept waiting for it."""
+    modules = setup_imports(cells)
+    if any("optim" in text for text in [*(c.get("source", "") for c in cells), probes_source]):
+        modules += (OPTIMISER_IMPORT,)
+    return modules
+
+
 def warm_up(config: SandboxConfig, *, preload: tuple[str, ...] = ()) -> None:
     """Launch the fork server in the background now (importing ``preload`` too), so that it
     boots while this process does other work (importing torch, running the reference) and the

@@ -26,7 +26,7 @@ from autograder.isolation.launch import (
     SandboxStartError,
     Worker,
     describe_exit,
-    setup_imports,
+    preload_for,
 )
 from autograder.server import private_folders
 from autograder.subjects import Outcome, Subject, SubjectUnavailable
@@ -80,7 +80,8 @@ class Sandbox:
         self.uses_cuda = uses_cuda
         self.stdout = CapturedOutput(config.output_limit_bytes)
         self.stderr = CapturedOutput(config.output_limit_bytes)
-        self.launcher = Launcher(config, uses_cuda=uses_cuda, preload=setup_imports(cells),
+        self.launcher = Launcher(config, uses_cuda=uses_cuda,
+                                 preload=preload_for(cells, (probes or {}).get("source", "")),
                                  stdout=self.stdout, stderr=self.stderr)
         # the grading servers' sockets and tokens too: student code must not reach a server
         hidden = [*deny, *private_folders()]
