@@ -139,18 +139,9 @@ def _copies(args, kwargs):
 def _constant_answer(name):
     original = _REFERENCE[name]
     if isinstance(original, type) and issubclass(original, _torch.nn.Module):
-        class Answer(_torch.nn.Module):
+        class Answer(_ConstantModule):
             def __init__(self, *args, **kwargs):
-                super().__init__()
-                object.__setattr__(self, "_shadow", original(*args, **kwargs))  # not registered
-
-            def forward(self, *args, **kwargs):
-                first = next((a for a in args if isinstance(a, _torch.Tensor)), None)
-                shadow = self._shadow
-                if first is not None and first.is_floating_point():
-                    shadow = shadow.to(device=first.device, dtype=first.dtype)
-                with _torch.no_grad():
-                    return _constant(shadow(*args, **kwargs))
+                super().__init__(original(*args, **kwargs))
         Answer.__name__ = Answer.__qualname__ = name
         return Answer
     if not callable(original):
