@@ -26,6 +26,32 @@ for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """One torch thread in the test process too, whatever OMP_NUM_THREADS says (as in the
+    sandbox): the oracle tests run tiny layers and statistics many times, and several threads on
+    shared cores spend most of their time waiting for each other."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def variant_subject(assignment, label: str, source: str | None = None, **functions):
+    """``assignment``'s reference as a subject, with an exercise replaced by ``source`` (a
+    variant's code) or by ``functions``."""
+    from autograder.course import reference_namespace
+    from autograder.subjects import LocalSubject, assignment_probes
+
+    namespace = reference_namespace(assignment)
+    if source is not None:
+        exec(compile(source, f"<variant {label}>", "exec"), namespace)
+    namespace.update(functions)
+    return LocalSubject(namespace, label, probes=assignment_probes(assignment))
+
+
 def import_checks(assignment, filename: str, name: str, *, public=None):
     """Import one of ``assignment``'s check files under a module name of its own.
 

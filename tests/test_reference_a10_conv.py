@@ -13,16 +13,16 @@ that mistake.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import import_checks
+from conftest import import_checks, variant_subject
 from torch.nn import functional as F
 
 from autograder.checks import CheckFailed
 from autograder.course import load_assignment, reference_namespace
-from autograder.subjects import LocalSubject, assignment_probes
 from autograder.variants import variants_of
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
@@ -50,13 +50,7 @@ def ref():
     return reference_namespace(ASSIGNMENT)
 
 
-def subject(label: str, source: str | None = None, **functions) -> LocalSubject:
-    """The reference, with an exercise replaced by ``source`` or by ``functions``."""
-    namespace = reference_namespace(ASSIGNMENT)
-    if source is not None:
-        exec(compile(source, f"<variant {label}>", "exec"), namespace)
-    namespace.update(functions)
-    return LocalSubject(namespace, label, probes=assignment_probes(ASSIGNMENT))
+subject = functools.partial(variant_subject, ASSIGNMENT)
 
 
 VARIANTS = variants_of(ASSIGNMENT)

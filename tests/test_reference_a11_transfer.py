@@ -14,11 +14,12 @@ mistake's message is shown to name that mistake.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import import_checks
+from conftest import import_checks, variant_subject
 from torch import nn
 from torch.nn import functional as F
 from torchvision import models
@@ -26,7 +27,6 @@ from torchvision import models
 from autograder.checks import CheckFailed
 from autograder.course import load_assignment, reference_namespace
 from autograder.probes import ProbeError
-from autograder.subjects import LocalSubject, assignment_probes
 from autograder.variants import variants_of
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
@@ -39,28 +39,12 @@ probes = import_checks(ASSIGNMENT, "probes.py", "a11_probes")
 VARIANTS = variants_of(ASSIGNMENT)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One thread, as in the sandbox: resnet18 on a few small images is quick on one core, and
-    several threads on shared cores spend most of their time waiting for each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def ref():
     return reference_namespace(ASSIGNMENT)
 
 
-def subject(label: str, source: str | None = None, **functions) -> LocalSubject:
-    """The reference, with an exercise replaced by ``source`` or by ``functions``."""
-    namespace = reference_namespace(ASSIGNMENT)
-    if source is not None:
-        exec(compile(source, f"<variant {label}>", "exec"), namespace)
-    namespace.update(functions)
-    return LocalSubject(namespace, label, probes=assignment_probes(ASSIGNMENT))
+subject = functools.partial(variant_subject, ASSIGNMENT)
 
 
 def correct(exercise):

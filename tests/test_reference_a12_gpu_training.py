@@ -22,14 +22,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import import_checks
+from conftest import import_checks, variant_subject
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from autograder.checks import CheckFailed
 from autograder.course import load_assignment, reference_namespace
-from autograder.subjects import LocalSubject, assignment_probes
 from autograder.variants import variants_of
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
@@ -49,27 +48,12 @@ finally:
 VARIANTS = variants_of(ASSIGNMENT)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny layers run many times: with several threads on a busy machine they crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def ref():
     return reference_namespace(ASSIGNMENT)
 
 
-def subject(label: str, source: str | None = None, **functions) -> LocalSubject:
-    """The reference, with an exercise replaced by ``source`` or by ``functions``."""
-    namespace = reference_namespace(ASSIGNMENT)
-    if source is not None:
-        exec(compile(source, f"<variant {label}>", "exec"), namespace)
-    namespace.update(functions)
-    return LocalSubject(namespace, label, probes=assignment_probes(ASSIGNMENT))
+subject = functools.partial(variant_subject, ASSIGNMENT)
 
 
 def _correct(exercise):

@@ -21,15 +21,6 @@ from autograder.course import load_assignment, reference_namespace
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny layers run many times: with several threads on a busy machine they crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def ref():
     return reference_namespace(load_assignment("a5_cnn", SOLUTIONS))

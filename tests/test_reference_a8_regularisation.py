@@ -12,17 +12,17 @@ criteria they are declared to fail at every seed tried.
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import import_checks
+from conftest import import_checks, variant_subject
 from torch import nn
 from torch.nn import functional as F
 
 from autograder.course import load_assignment, reference_namespace
-from autograder.subjects import LocalSubject, assignment_probes
 from autograder.variants import variants_of
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
@@ -35,18 +35,8 @@ show a structural difference (a wrong bound, a lost bias) and keeps the suite's 
 SCHEMES = ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal")
 
 
-
 checks = import_checks(ASSIGNMENT, "public_checks.py", "a8_public_checks")
 hidden = import_checks(ASSIGNMENT, "hidden_checks.py", "a8_hidden_checks", public=checks)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Many small statistics: with several threads on a busy machine they crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +44,7 @@ def ref():
     return reference_namespace(ASSIGNMENT)
 
 
-def subject(label: str, source: str | None = None, **functions) -> LocalSubject:
-    """The reference, with one exercise replaced by ``source`` or by ``functions``."""
-    namespace = reference_namespace(ASSIGNMENT)
-    if source is not None:
-        exec(compile(source, f"<variant {label}>", "exec"), namespace)
-    namespace.update(functions)
-    return LocalSubject(namespace, label, probes=assignment_probes(ASSIGNMENT))
+subject = functools.partial(variant_subject, ASSIGNMENT)
 
 
 VARIANTS = variants_of(ASSIGNMENT)

@@ -16,21 +16,20 @@ each misplaced batch norm is named in its message.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import import_checks
+from conftest import import_checks, variant_subject
 from torch import nn
 
 from autograder.checks import CheckFailed
 from autograder.course import load_assignment, reference_namespace
-from autograder.subjects import LocalSubject, assignment_probes
 from autograder.variants import variants_of
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
 ASSIGNMENT = load_assignment("a9_batchnorm", SOLUTIONS)
-
 
 
 checks = import_checks(ASSIGNMENT, "public_checks.py", "a9_public_checks")
@@ -42,13 +41,7 @@ def ref():
     return reference_namespace(ASSIGNMENT)["batchnorm_forward"]
 
 
-def subject(label: str, source: str | None = None, **functions) -> LocalSubject:
-    """The reference, with the exercise replaced by ``source`` or by ``functions``."""
-    namespace = reference_namespace(ASSIGNMENT)
-    if source is not None:
-        exec(compile(source, f"<variant {label}>", "exec"), namespace)
-    namespace.update(functions)
-    return LocalSubject(namespace, label, probes=assignment_probes(ASSIGNMENT))
+subject = functools.partial(variant_subject, ASSIGNMENT)
 
 
 VARIANTS = variants_of(ASSIGNMENT)
