@@ -26,6 +26,7 @@ from autograder import tempdirs
 from autograder.isolation import cgroup, frames, zygote
 from autograder.isolation.child import ChildSpec
 from autograder.isolation.config import SandboxConfig
+from autograder.isolation.zygote import OPTIMISER_IMPORT
 
 WARM_NOTE = ("warm start: forked from the fork server (torch preloaded, shared copy-on-write; the "
              "cgroup memory limit counts only the pages this worker touches itself)")
@@ -187,11 +188,6 @@ def setup_imports(cells: list[dict[str, str]]) -> tuple[str, ...]:
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 modules.append(node.module)
     return tuple(dict.fromkeys(modules))
-
-
-OPTIMISER_IMPORT = "torch._dynamo"
-"""What a process's first ``torch.optim`` optimiser imports (sympy and about 900 modules: 0.8 s
-on the 2-core development machine, torch 2.14)."""
 
 
 def preload_for(cells: list[dict[str, str]], probes_source: str = "") -> tuple[str, ...]:
