@@ -263,3 +263,74 @@ def test_a_worker_that_cannot_use_cuda_says_what_the_driver_answered():
     said = driver_says()
     assert said.startswith(("the CUDA driver library cannot be loaded", "the driver's cuInit"))
     assert said in cuda_problem()
+
+
+NAME_A_THREAD = """import ctypes, json, os, threading
+
+from autograder.isolation.worker import thread_naming_problem
+
+libc = ctypes.CDLL(None, use_errno=True)
+started, stop = threading.Event(), threading.Event()
+thread = threading.Thread(target=lambda: (started.set(), stop.wait()))
+thread.start()
+started.wait()
+
+def write(path):  # the value it already has: harmless wherever it is allowed
+    try:
+        with open(path, "r+") as handle:
+            value = handle.read()
+            handle.seek(0)
+            handle.write(value)
+        return "written"
+    except OSError as exc:
+        return exc.strerror
+
+said = {"setname": os.strerror(libc.pthread_setname_np(ctypes.c_ulong(thread.ident), b"cuda-EvtHandlr"))}
+try:
+    with open(f"/proc/self/task/{thread.native_id}/comm", "w") as handle:  # O_TRUNC as well
+        handle.write("cuda-EvtHandlr")
+    said["truncate and write"] = "written"
+except OSError as exc:
+    said["truncate and write"] = exc.strerror
+said["own oom_score_adj"] = write("/proc/self/oom_score_adj")
+said["parent's oom_score_adj"] = write(f"/proc/{os.getppid()}/oom_score_adj")
+said["diagnosis"] = thread_naming_problem()
+stop.set()
+thread.join()
+print("SAID " + json.dumps(said))
+"""
+
+
+@pytest.mark.parametrize(("cuda", "namespaces", "landlock"), [
+    (True, True, True), (True, True, False), (True, False, True), (False, True, True)],
+    ids=["cuda-both", "cuda-namespaces-only", "cuda-landlock-only", "cpu-both"])
+def test_a_cuda_worker_may_name_its_own_threads_and_write_nothing_else_in_proc(
+        cuda, namespaces, landlock):
+    """NVIDIA's driver (570 and later) names the threads cuInit starts through
+    /proc/self/task/<tid>/comm and fails with CUDA_ERROR_OPERATING_SYSTEM where it may not: on a
+    lent H200 (driver 580) no sandboxed worker could use the GPU. Each protection alone refused
+    that write (a read-only /proc mount, Landlock). A CUDA worker may now name its threads, and
+    still writes nothing else in /proc; a CPU worker may not even do that."""
+    import json
+
+    from autograder.isolation.sandbox import Sandbox
+
+    if os.geteuid() != 0 and namespaces and not landlock:
+        pytest.skip("the mount namespace needs root")
+    config = replace(SandboxConfig(), namespaces=namespaces, landlock=landlock)
+    with Sandbox([{"id": "threads", "source": NAME_A_THREAD}], config=config, uses_cuda=cuda) as box:
+        box.start()
+        box.close()
+        errors = box.cell_errors
+    lines = [line for line in box.stdout.text().splitlines() if line.startswith("SAID ")]
+    assert lines, (errors, box.stderr.text())
+    said = json.loads(lines[-1].removeprefix("SAID "))
+    assert said["own oom_score_adj"] != "written"
+    assert said["parent's oom_score_adj"] != "written"
+    if cuda:
+        assert said["setname"] == "Success"  # pthread_setname_np opens it read-write
+        assert said["truncate and write"] == "written"
+        assert said["diagnosis"] is None
+    else:
+        assert said["setname"] != "Success" and said["truncate and write"] != "written"
+        assert "/comm: " in said["diagnosis"] and "CUDA driver" in said["diagnosis"]

@@ -32,6 +32,13 @@ SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 FILE_ONLY = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE
 READ_ONLY = EXECUTE | READ_FILE | READ_DIR
 
+OWN_THREADS = "/proc/self/task"
+"""Where a process names its threads (``<tid>/comm``). NVIDIA's driver (570 and later) names the
+threads ``cuInit`` starts and fails with CUDA_ERROR_OPERATING_SYSTEM where it may not, so a CUDA
+worker may write below its own ``/proc/<pid>/task`` and nowhere else in ``/proc``. What it can
+write there concerns only itself: the kernel refuses a thread of another process."""
+_PINNED: list[int] = []  # fds that keep the dentries of rules alive (see apply_landlock)
+
 
 class _RulesetAttr(ctypes.Structure):
     _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
@@ -74,9 +81,10 @@ def _handled_fs(abi: int) -> int:
     return handled  # IOCTL_DEV (ABI 5) is left unhandled: CUDA drives the GPU through ioctls
 
 
-def apply_landlock(*, read: list[str], write: list[str], devices: tuple[str, ...] = ("/dev",)
-                   ) -> LandlockResult:
-    """Restrict this process to reading ``read`` and writing ``write``; deny TCP and scopes."""
+def apply_landlock(*, read: list[str], write: list[str], devices: tuple[str, ...] = ("/dev",),
+                   own_threads: bool = False) -> LandlockResult:
+    """Restrict this process to reading ``read`` and writing ``write``; deny TCP and scopes.
+    With ``own_threads``, it may also write the files of its own threads (:data:`OWN_THREADS`)."""
     abi = abi_version()
     if abi <= 0:
         return LandlockResult(0, False, "Landlock not available on this kernel")
@@ -91,10 +99,15 @@ def apply_landlock(*, read: list[str], write: list[str], devices: tuple[str, ...
     if ruleset < 0:
         return LandlockResult(abi, False, f"Landlock ruleset refused: {os.strerror(ctypes.get_errno())}")
     try:
+        threads = [OWN_THREADS] if own_threads else []
         for paths, access in ((read, READ_ONLY), (write, handled),
-                              (list(devices), READ_ONLY | WRITE_FILE)):
+                              (list(devices), READ_ONLY | WRITE_FILE),
+                              (threads, READ_ONLY | WRITE_FILE | TRUNCATE)):
             for path in paths:
                 _allow(libc, ruleset, path, access & handled)
+        if own_threads:  # a rule belongs to an inode: were this procfs dentry dropped under
+            # memory pressure, its next lookup would make a new inode, outside the rule
+            _PINNED.append(os.open(OWN_THREADS, os.O_PATH | os.O_CLOEXEC))
         if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             return LandlockResult(abi, False, "could not set no_new_privs")
         if libc.syscall(SYS_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)) != 0:
@@ -102,7 +115,8 @@ def apply_landlock(*, read: list[str], write: list[str], devices: tuple[str, ...
                                   f"Landlock restrict failed: {os.strerror(ctypes.get_errno())}")
     finally:
         os.close(ruleset)
-    parts = ["files: read-only interpreter and system paths, write scratch only"]
+    parts = ["files: read-only interpreter and system paths, write scratch only"
+             + (" and its own threads' names (for the CUDA driver)" if own_threads else "")]
     if abi >= 4:
         parts.append("no TCP bind or connect")
     if abi >= 6:
@@ -194,15 +208,16 @@ class Isolation:
 
 
 def isolate_namespaces(scratch: str, *, read: Sequence[str] = (), hide: Sequence[str] = (),
-                       scratch_bytes: int | None = None) -> Isolation:
+                       scratch_bytes: int | None = None, own_threads: bool = False) -> Isolation:
     """As root, enter private mount and network namespaces and build the worker's view of files.
 
     In the new mount namespace: scratch is a tmpfs of ``scratch_bytes`` (all its files together;
     a bind of itself where no cap is asked); ``/etc`` holds only :data:`ETC_READ`; ``/root`` and
     ``/home`` hold only the paths of ``read`` inside them (the interpreter, where it lives
     there); each path of ``hide`` (the solutions) is an empty directory; and every mount but
-    scratch is read-only. In the network namespace there is no network, UDP included. This is
-    a boundary of its own, not only a backup of Landlock: what is not mounted cannot be read.
+    scratch is read-only, and but :data:`OWN_THREADS` with ``own_threads``. In the network
+    namespace there is no network, UDP included. This is a boundary of its own, not only a
+    backup of Landlock: what is not mounted cannot be read.
     """
     if os.geteuid() != 0:
         return Isolation([])
@@ -223,9 +238,13 @@ def isolate_namespaces(scratch: str, *, read: Sequence[str] = (), hide: Sequence
     hidden = _hide(libc, read=[*read, scratch], hide=list(hide))
     if hidden:
         done.notes.append(hidden)
+    writable = {scratch}
+    threads = os.path.realpath(OWN_THREADS)  # /proc/<pid>/task: its own mount stays writable
+    if own_threads and libc.mount(threads.encode(), threads.encode(), None, MS_BIND, None) == 0:
+        writable.add(threads)
     failed = 0
     for point in _mount_points():
-        if point == scratch:
+        if point in writable:
             continue
         try:
             flags = os.statvfs(point).f_flag
@@ -235,6 +254,8 @@ def isolate_namespaces(scratch: str, *, read: Sequence[str] = (), hide: Sequence
         if libc.mount(None, point.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, None) != 0:
             failed += 1
     done.notes.append("own mount namespace, every mount read-only but scratch"
+                      + (" and its own threads' names (for the CUDA driver)"
+                         if threads in writable else "")
                       + (f" ({failed} mounts could not be made read-only)" if failed else ""))
     return done
 

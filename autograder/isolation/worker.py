@@ -72,14 +72,16 @@ def confine_self(spec: dict[str, Any]) -> tuple[list[str], bool]:
 
     notes, capped = [], False
     deny = [str(d) for d in spec.get("deny", [])]
-    read = read_paths(cuda=bool(spec.get("cuda")), deny=deny)
+    cuda = bool(spec.get("cuda"))  # NVIDIA's driver names its threads: see confine.OWN_THREADS
+    read = read_paths(cuda=cuda, deny=deny)
     if spec.get("namespaces", True) and spec.get("scratch"):
         isolation = confine.isolate_namespaces(str(spec["scratch"]), read=read, hide=deny,
-                                               scratch_bytes=spec.get("scratch_bytes"))
+                                               scratch_bytes=spec.get("scratch_bytes"),
+                                               own_threads=cuda)
         notes.extend(isolation.notes)
         capped = isolation.scratch_capped
     if spec.get("landlock"):
-        result = confine.apply_landlock(read=read, write=[spec["scratch"]])
+        result = confine.apply_landlock(read=read, write=[spec["scratch"]], own_threads=cuda)
         notes.append(result.detail if result.active else f"no Landlock: {result.detail}")
     dropped = confine.drop_capabilities()
     if dropped:
@@ -105,14 +107,43 @@ def cuda_problem() -> str | None:
         warnings.simplefilter("always")
         if torch.cuda.is_available():
             return None
-    said = [str(w.message).split(" (Triggered internally")[0].strip() for w in caught]
+    said: list[str | None] = [str(w.message).split(" (Triggered internally")[0].strip()
+                              for w in caught]
     for path in GPU_DEVICES:
         try:
             os.close(os.open(path, os.O_RDWR | os.O_CLOEXEC))
         except OSError as exc:
             said.append(f"{path}: {exc.strerror}")
-    said.append(driver_says())
+    said.extend([thread_naming_problem(), driver_says()])
     return "; ".join(s for s in said if s) or "torch.cuda.is_available() is False"
+
+
+def thread_naming_problem() -> str | None:
+    """Why this process may not name a thread of its own, as NVIDIA's driver (570 and later)
+    does in ``cuInit`` (a refusal there is CUDA_ERROR_OPERATING_SYSTEM); None when it may."""
+    import threading
+
+    from autograder.isolation.confine import OWN_THREADS
+
+    started, stop = threading.Event(), threading.Event()
+
+    def idle() -> None:
+        started.set()
+        stop.wait()
+
+    thread = threading.Thread(target=idle, daemon=True)
+    thread.start()
+    started.wait()
+    path = f"{OWN_THREADS}/{thread.native_id}/comm"
+    try:
+        with open(path, "w", encoding="ascii") as handle:
+            handle.write("cuda-probe")
+    except OSError as exc:
+        return f"{path}: {exc.strerror} (the CUDA driver names its threads there)"
+    finally:
+        stop.set()
+        thread.join()
+    return None
 
 
 def driver_says() -> str:
