@@ -182,3 +182,61 @@ def test_without_a_cgroup_the_results_say_what_is_missing():
         text = "\n".join(box.confinement)
     assert "cgroup: at most" not in text
     assert ("no process count limit" in text) if os.geteuid() == 0 else ("RLIMIT_NPROC" in text)
+
+
+LAST_WORDS = [{"id": "work", "source": """import subprocess, sys
+def last(n):
+    print("a" * n)
+    print("LAST LINE", flush=True)
+    return n
+def leave_a_child():  # it inherits stdout and holds it open: the worker cannot close it
+    child = subprocess.Popen(["sleep", "600"])
+    print("CHILD", child.pid, flush=True)
+    return child.pid
+"""}]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie runs nothing
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "cold"])
+def test_ending_keeps_every_line_printed_and_leaves_nothing(warm, monkeypatch):
+    """Sandbox.end() returns once the worker has closed its output, without waiting for its
+    exit: the last line printed is in the output, even where the reply came back before the
+    output was read, and after wait_for_exits() the worker is gone and its scratch removed."""
+    from autograder.isolation import launch
+    from autograder.isolation.launch import wait_for_exits
+
+    def slow_pump(stream, sink):  # a grader thread that reads the output late
+        for chunk in iter(lambda: stream.read1(65536), b""):
+            time.sleep(0.2)
+            sink.feed(chunk)
+
+    monkeypatch.setattr(launch, "_pump", slow_pump)
+    box = Sandbox(LAST_WORDS, config=replace(FAST, warm=warm, output_limit_bytes=1 << 20))
+    box.start()
+    assert box.run("call", ["last", 1000], {}).value == 1000
+    worker = box._worker
+    assert worker is not None
+    pid, scratch = worker.pid, worker.scratch.path
+    box.end()
+    assert box.stdout.text().endswith("a" * 1000 + "\nLAST LINE\n")
+    wait_for_exits()
+    assert _gone(pid) and not scratch.exists()
+
+
+def test_a_child_holding_the_output_open_is_killed_at_the_end():
+    """A process the student started keeps stdout open, so the worker cannot close it: the
+    sandbox kills the worker and its child and waits for them, as before."""
+    box = Sandbox(LAST_WORDS, config=FAST)
+    box.start()
+    child = box.run("call", ["leave_a_child"], {}).value
+    assert isinstance(child, int)
+    box.end()
+    assert f"CHILD {child}" in box.stdout.text()
+    assert _gone(child)

@@ -17,6 +17,7 @@ from autograder.course import Assignment
 from autograder.grading.config import GradeConfig
 from autograder.grading.pool import GraderPool
 from autograder.grading.scoring import Submission, environment, grade_submission
+from autograder.isolation.launch import wait_for_exits
 from autograder.results import (
     SubmissionResult,
     batch_document,
@@ -78,8 +79,11 @@ def grade_batch(
 
     def grade(todo: list[Submission]) -> Iterator[tuple[int, SubmissionResult]]:
         if workers == 1 or len(todo) < 2:
-            for position, submission in enumerate(todo):
-                yield position, grade_submission(submission, assignment=assignment, config=config)
+            try:
+                for position, submission in enumerate(todo):
+                    yield position, grade_submission(submission, assignment=assignment, config=config)
+            finally:  # each worker's exit overlapped the next submission; the last one's ends here
+                wait_for_exits()
             return
         with GraderPool(min(workers, len(todo)), assignment=assignment, config=config) as pool:
             yield from pool.grade(todo)

@@ -95,7 +95,8 @@ def grade_submission(submission: Submission, *, assignment: Assignment, config: 
             for exercise in extraction.cell_exercises.get(cell_id, [])
         }
         setup_error = sandbox.cell_errors.get("setup")
-    # read once the worker has ended: until then, the last output may still be in the pipe
+        sandbox.end()  # the worker's exit overlaps what comes next
+    # read once the worker has closed its output: until then, the last of it may be in the pipe
     result.stdout, result.stderr = sandbox.stdout.text(), sandbox.stderr.text()
     score_runs(runs)
     result.checks = runs

@@ -12,12 +12,15 @@ running worker (the submission's later workers then all start cold). What it han
 from __future__ import annotations
 
 import ast
+import atexit
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -115,35 +118,114 @@ class Worker:
     confinement: list[str] = field(default_factory=list)  # what the worker says is in force
     scratch_capped: bool = False  # it mounted a size-limited tmpfs on its scratch directory
     cuda_problem: str | None = None  # a CUDA run whose confined worker cannot use the GPU: why
+    released: bool = False  # killed and reaped: its pid may be reused
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
-    def kill(self) -> None:
-        """Kill the worker and everything it started; close its pipes; remove its scratch."""
+    def end(self) -> None:
+        """End a worker that has answered its last request, without waiting for its exit.
+
+        Closing its request pipe tells it to close its stdout and stderr; once both are closed,
+        all it printed has been read, and it is killed. Its exit (the kernel tears down its copy
+        of torch's address space, 10-20 ms; a CUDA context takes longer) and the clean-up of
+        :meth:`kill` then run in the background, beside the next worker's start
+        (:func:`wait_for_exits` waits for them). Where the output stays open (a process of the
+        student's holds it, or the student's code took over the worker's loop), the worker is
+        killed and waited for, as by :meth:`kill`.
+        """
+        try:
+            if self.to_child >= 0:
+                os.close(self.to_child)
+                self.to_child = -1
+            deadline = time.monotonic() + END_GRACE_S
+            for pump in self.pumps:
+                pump.join(timeout=max(0.0, deadline - time.monotonic()))
+        except BaseException:  # interrupted: kill it here and now
+            self.kill()
+            raise
+        if any(pump.is_alive() for pump in self.pumps):
+            self.kill()
+            return
+        self._signal()
+        _EXITS.start(self.kill)
+
+    def _signal(self) -> None:
+        if self.released:  # its pid, and so its process group id, may be another's by now
+            return
         for kill in (os.killpg, os.kill):  # the group, and the worker if it has none yet
             try:
                 kill(self.process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        if self.cgroup is not None:  # also reaches descendants that left the group
-            self.cgroup.kill_all()
-        self.process.release()
-        for fd in (self.to_child, self.from_child):
-            if fd >= 0:
-                os.close(fd)
-        self.to_child = self.from_child = -1
-        for pump in self.pumps:
-            pump.join(timeout=5)
-        for stream in self.streams:
-            stream.close()
-        self.pumps, self.streams = [], []
-        if self.cgroup is not None:
-            self.cgroup.kill_all()
-            self.cgroup.remove()
-            self.cgroup = None
-        self.scratch.remove()
+
+    def kill(self) -> None:
+        """Kill the worker and everything it started; close its pipes; remove its scratch.
+        Interrupted (Ctrl-C, or SIGTERM in a grader process), it still kills and removes."""
+        try:
+            self._signal()
+            if self.cgroup is not None:  # also reaches descendants that left the group
+                self.cgroup.kill_all()
+            self.process.release()
+            self.released = True
+            for fd in (self.to_child, self.from_child):
+                if fd >= 0:
+                    os.close(fd)
+            self.to_child = self.from_child = -1
+            for pump in self.pumps:
+                pump.join(timeout=5)
+            for stream in self.streams:
+                stream.close()
+            self.pumps, self.streams = [], []
+        finally:
+            self._signal()
+            if self.cgroup is not None:
+                self.cgroup.kill_all()
+                self.cgroup.remove()
+                self.cgroup = None
+            self.scratch.remove()
+
+
+END_GRACE_S = 1.0  # how long Worker.end waits for a worker to close its output
+
+
+class _Exits:
+    """The workers ended by :meth:`Worker.end` that are still exiting, each in a thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def start(self, kill: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                kill()
+            except Exception as exc:  # noqa: BLE001 - a clean-up that failed must not stop grading
+                print(f"autograder: a worker's clean-up failed: {exc}", file=sys.stderr)
+
+        thread = threading.Thread(target=run, name="autograder-worker-exit", daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def wait(self) -> None:
+        with self._lock:
+            threads, self._threads = self._threads, []
+        for thread in threads:
+            thread.join()
+
+
+_EXITS = _Exits()
+
+
+def wait_for_exits() -> None:
+    """Wait until every worker ended by :meth:`Worker.end` is gone and cleaned up (a batch's
+    last step, and this process's at exit)."""
+    _EXITS.wait()
+
+
+atexit.register(wait_for_exits)
 
 
 LOADER_VARIABLES = ("LD_LIBRARY_PATH",)
@@ -306,35 +388,32 @@ class Launcher:
     def _launch(self, *, warm: bool) -> Worker:
         config = self.config
         claimed = tempdirs.claim("grade-scratch-")
-        scratch = claimed.path
-        self.nproc = None
-        if os.geteuid() != 0 and not (config.cgroup and cgroup.available()):
-            self.nproc = _user_processes() + config.max_processes
-        group = (cgroup.create(max_pids=config.max_processes, memory_bytes=config.memory_bytes)
-                 if config.cgroup else None)
-        spec = self._spec(scratch, group)
-        to_child_r, to_child = os.pipe()
-        from_child, from_child_w = os.pipe()
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        streams = [open(out_r, "rb"), open(err_r, "rb")]  # noqa: SIM115 - closed by Worker.kill
-        theirs = [out_w, err_w, to_child_r, from_child_w]
-        try:
+        group: cgroup.Cgroup | None = None
+        pipes: list[tuple[int, int]] = []  # requests, replies, stdout, stderr: (read, write)
+        try:  # whatever stops this (Ctrl-C and SIGTERM included) leaves nothing behind
+            self.nproc = None
+            if os.geteuid() != 0 and not (config.cgroup and cgroup.available()):
+                self.nproc = _user_processes() + config.max_processes
+            group = (cgroup.create(max_pids=config.max_processes, memory_bytes=config.memory_bytes)
+                     if config.cgroup else None)
+            spec = self._spec(claimed.path, group)
+            for _ in range(4):
+                pipes.append(os.pipe())
+            (to_child_r, to_child), (from_child, from_child_w), (out_r, out_w), (err_r, err_w) = pipes
+            theirs = [out_w, err_w, to_child_r, from_child_w]
             process, note = self._fork(spec, theirs) if warm else (None, None)
             if process is None:
                 process = self._spawn(spec, theirs)
         except BaseException:
-            for fd in (to_child, from_child):
+            for fd in (fd for pair in pipes for fd in pair):
                 os.close(fd)
-            for stream in streams:
-                stream.close()
             if group is not None:
                 group.remove()
             claimed.remove()
             raise
-        finally:
-            for fd in theirs:
-                os.close(fd)
+        for fd in theirs:  # the worker has them now
+            os.close(fd)
+        streams = [open(out_r, "rb"), open(err_r, "rb")]  # noqa: SIM115 - closed by Worker.kill
         pumps = [threading.Thread(target=_pump, args=(stream, sink), daemon=True)
                  for stream, sink in zip(streams, self.sinks, strict=True)]
         for pump in pumps:
@@ -382,6 +461,9 @@ class Launcher:
         except ValueError as exc:
             worker.kill()
             raise ChannelBroken(f"{exc}; its error output ends with: {self._stderr_tail()}") from None
+        except BaseException:  # Ctrl-C or SIGTERM while it starts: nothing may be left behind
+            worker.kill()
+            raise
         worker.confinement = [str(n) for n in ready.get("confinement", [])][:10]
         worker.scratch_capped = ready.get("scratch_capped") is True
         problem = ready.get("cuda_problem")

@@ -149,6 +149,13 @@ class Sandbox:
     def close(self) -> None:
         self._kill()
 
+    def end(self) -> None:
+        """Close after the last check: the output is complete on return, and the worker's exit
+        runs in the background (:meth:`~autograder.isolation.launch.Worker.end`)."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.end()
+
     def __enter__(self) -> Sandbox:
         return self
 
@@ -266,7 +273,7 @@ class Sandbox:
         if exercise != self.exercise:
             self.failures, self._exhausted = 0, None  # one exercise's crashes never cost another
             if self.uses_cuda and self.exercise is not None:
-                self._kill()
+                self.end()
         self.exercise = exercise
 
     def start(self) -> None:

@@ -208,7 +208,11 @@ def serve(read_fd: int, write_fd: int) -> int:
     while True:
         try:
             request = wire.decode(read_frame(read_fd))
-        except EOFError:
+        except EOFError:  # the grader is done: closing stdout and stderr tells it that all the
+            sys.stdout.flush()  # output has arrived, without waiting for this process to exit
+            sys.stderr.flush()
+            os.close(1)
+            os.close(2)
             return 0
         outcome = run_probe(namespace, request["probe"], request["args"], request["kwargs"],
                             probes=probes)
