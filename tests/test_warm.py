@@ -372,6 +372,11 @@ def test_the_server_and_its_workers_end_with_the_grader(tmp_path: Path, how: str
     assert grader.stdout is not None
     pids = json.loads(grader.stdout.readline())
     assert not _gone(pids["server"])
+    deadline = time.monotonic() + 60  # and the child it forks ahead, once it has
+    while not (spare := _live_children(pids["server"]) - {pids["worker"]}) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(spare) == 1, spare
+    pids["spare"] = spare.pop()
     if how == "kill -9":
         assert not _gone(pids["worker"])
         grader.kill()
@@ -379,7 +384,8 @@ def test_the_server_and_its_workers_end_with_the_grader(tmp_path: Path, how: str
     deadline = time.monotonic() + 10
     while not all(_gone(pid) for pid in pids.values()) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert {name: _gone(pid) for name, pid in pids.items()} == {"server": True, "worker": True}
+    assert {name: _gone(pid) for name, pid in pids.items()} == {"server": True, "worker": True,
+                                                                 "spare": True}
 
 
 def test_cold_config_never_uses_the_server() -> None:
@@ -400,3 +406,43 @@ def test_the_fork_server_imports_the_optimisers_machinery_only_for_who_builds_on
     assert preload_for([setup, fit]) == ("torch", "sklearn.datasets", OPTIMISER_IMPORT)
     probes = "optimizer = torch.optim.SGD(model.parameters(), lr=lr)"
     assert preload_for([setup, softmax], probes)[-1] == OPTIMISER_IMPORT
+
+
+def _live_children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            found.update(int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split())
+        except OSError:
+            pass
+    return {child for child in found if not _gone(child)}
+
+
+def _spare_of(server: int) -> int:
+    """The one child of the fork server that is no worker: the one forked ahead."""
+    from autograder.isolation.launch import wait_for_exits
+
+    wait_for_exits()  # the workers of earlier tests are gone
+    deadline = time.monotonic() + 60
+    while len(children := _live_children(server)) != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(children) == 1, children
+    return children.pop()
+
+
+def test_the_next_worker_was_forked_ahead_of_its_request() -> None:
+    """The fork server keeps one child forked ahead, holding nothing of a student's (a fork
+    copies torch's page tables, ~12 ms, which then overlap the previous worker): the next worker
+    is that child, and another takes its place. One forked before an import a request needs is
+    sent away and reaped, and a fresh fork serves the request."""
+    server = launched_server_pid()
+    spare = _spare_of(server)
+    with Sandbox(CELLS, config=FAST) as box:
+        assert call(box, "info")["pid"] == spare  # type: ignore[index]
+    stale = _spare_of(server)
+    assert stale != spare
+    cells = [{"id": "setup", "source": "import tabnanny\n"}, *CELLS]  # new to the server
+    with Sandbox(cells, config=FAST) as box:
+        assert call(box, "info")["pid"] != stale  # type: ignore[index]
+    assert _spare_of(server) not in (spare, stale)
+    assert _gone(stale)
