@@ -83,6 +83,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,10,100", help="notebooks per run")
     parser.add_argument("--nbgrader-max", type=int, default=10,
                         help="run nbgrader autograde only up to this many notebooks")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="pass --workers to grade run (default: grade's own choice)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
@@ -112,7 +114,8 @@ def main() -> None:
             for name, path in subs[:size]:
                 shutil.copy(path, batch / f"{name}.ipynb")
             run = ("grade", "--solutions", str(ROOT / "solutions"), "run", args.assignment,
-                   str(batch), "--devices", "cpu", "--rerun")
+                   str(batch), "--devices", "cpu", "--rerun",
+                   *(("--workers", str(args.workers)) if args.workers else ()))
             run_s = timed(*run, "--out", str(work / f"out-{size}"), cwd=work, home=home)
             if not first.get("server_first_run_s"):  # the server runs the reference once
                 first["server_first_run_s"] = timed(*run, "--out", str(work / "out-first"),

@@ -395,17 +395,22 @@ def test_cold_config_never_uses_the_server() -> None:
 
 
 def test_the_fork_server_imports_the_optimisers_machinery_only_for_who_builds_one():
-    """A process's first optimiser imports torch._dynamo (0.8 s): the fork server imports it
-    ahead for a worker whose cells or probes build one, and keeps a2's checks from waiting."""
-    from autograder.isolation.launch import OPTIMISER_IMPORT, preload_for
+    """A process's first optimiser or torch.func transform imports torch._dynamo (0.8 s): the
+    fork server imports it ahead for a worker whose cells or probes use one, and keeps a2's
+    checks from waiting."""
+    from autograder.isolation.launch import DYNAMO_IMPORT, preload_for
 
     setup = {"id": "setup", "source": "import torch\nfrom sklearn.datasets import load_digits"}
     softmax = {"id": "softmax", "source": "def softmax(z, dim=-1):\n    return z.softmax(dim)"}
     fit = {"id": "fit", "source": "def fit(model):\n    opt = torch.optim.SGD(model.parameters(), 0.1)"}
     assert preload_for([setup, softmax]) == ("torch", "sklearn.datasets")
-    assert preload_for([setup, fit]) == ("torch", "sklearn.datasets", OPTIMISER_IMPORT)
+    assert preload_for([setup, fit]) == ("torch", "sklearn.datasets", DYNAMO_IMPORT)
     probes = "optimizer = torch.optim.SGD(model.parameters(), lr=lr)"
-    assert preload_for([setup, softmax], probes)[-1] == OPTIMISER_IMPORT
+    assert preload_for([setup, softmax], probes)[-1] == DYNAMO_IMPORT
+    vjp = {"id": "softmax_backward", "source": "def softmax_backward(q, g, dim=-1):\n"
+           "    _, pullback = torch.func.vjp(lambda z: z.softmax(dim), q.log())\n"
+           "    return pullback(g)[0]"}
+    assert preload_for([setup, vjp])[-1] == DYNAMO_IMPORT
 
 
 def _live_children(pid: int) -> set[int]:

@@ -29,7 +29,7 @@ from autograder import tempdirs
 from autograder.isolation import cgroup, frames, zygote
 from autograder.isolation.child import ChildSpec
 from autograder.isolation.config import SandboxConfig
-from autograder.isolation.zygote import OPTIMISER_IMPORT
+from autograder.isolation.zygote import DYNAMO_IMPORT, DYNAMO_USERS
 
 WARM_NOTE = ("warm start: forked from the fork server (torch preloaded, shared copy-on-write; the "
              "cgroup memory limit counts only the pages this worker touches itself)")
@@ -274,12 +274,13 @@ def setup_imports(cells: list[dict[str, str]]) -> tuple[str, ...]:
 
 def preload_for(cells: list[dict[str, str]], probes_source: str = "") -> tuple[str, ...]:
     """What the fork server imports before it forks a worker for ``cells``: the setup cell's
-    imports, and :data:`OPTIMISER_IMPORT` where the cells or the probes mention an optimiser
-    (``optim``): a worker that builds one then does not pay for it, and one that does not (a1's
-    bce, a2's softmax) is not kept waiting for it."""
+    imports, and :data:`DYNAMO_IMPORT` where the cells or the probes mention what imports it
+    (:data:`DYNAMO_USERS`: an optimiser, ``torch.func``): a worker that uses one then does not
+    pay for it, and one that does not (a1's bce, a2's softmax) is not kept waiting for it."""
     modules = setup_imports(cells)
-    if any("optim" in text for text in [*(c.get("source", "") for c in cells), probes_source]):
-        modules += (OPTIMISER_IMPORT,)
+    texts = [*(c.get("source", "") for c in cells), probes_source]
+    if any(word in text for text in texts for word in DYNAMO_USERS):
+        modules += (DYNAMO_IMPORT,)
     return modules
 
 
