@@ -3,8 +3,8 @@
 Starts a CUDA worker with each combination of the two protections that can be switched off
 (the mount and network namespaces, Landlock) and prints what each worker said about CUDA; then
 plain processes with one more layer each (the worker's environment, its rlimits, the capability
-drop), which the sandbox always applies. The last line is the verdict. Exit status 0 when the
-full sandbox can use the GPU.
+drop), which the sandbox always applies. A warm start that was not (the fork server refused)
+says why. The last line is the verdict. Exit status 0 when the full sandbox can use the GPU.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from dataclasses import replace
 
 from autograder.isolation.config import SandboxConfig
-from autograder.isolation.launch import base_env
+from autograder.isolation.launch import WARM_NOTE, base_env
 from autograder.isolation.sandbox import Sandbox
 
 DEFAULT = SandboxConfig()
@@ -42,6 +42,9 @@ CELLS = [{"id": "setup", "source": "import torch"}]
 def problem(config: SandboxConfig) -> str | None:
     with Sandbox(CELLS, config=config, uses_cuda=True) as box:
         box.start()
+        if config.warm and WARM_NOTE not in box.confinement:  # the fork server did not serve
+            cold = [note for note in box.confinement if "cold" in note]
+            print(f"  (not warm: {'; '.join(cold) or 'no note'})", flush=True)
         return box.cuda_problem
 
 

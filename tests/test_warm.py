@@ -451,3 +451,27 @@ def test_the_next_worker_was_forked_ahead_of_its_request() -> None:
         assert call(box, "info")["pid"] != stale  # type: ignore[index]
     assert _spare_of(server) not in (spare, stale)
     assert _gone(stale)
+
+
+@pytest.mark.parametrize("gpu", [False, True], ids=["no-gpu", "gpu-device-node"])
+def test_the_fork_servers_warm_up_runs_no_backward_where_a_gpu_may_be(gpu, tmp_path, monkeypatch):
+    """Autograd's first backward counts the GPUs, which initialises CUDA's driver, and starts a
+    thread per GPU: a fork server that did so on a lent H200 refused to serve (2 threads), and
+    its children could have used neither the GPU nor autograd. Where a GPU device node exists,
+    the warm-up gives the optimiser gradients made by hand instead."""
+    import torch
+
+    node = tmp_path / "nvidiactl"
+    if gpu:
+        node.touch()
+    monkeypatch.setattr(zygote, "GPU_DEVICE_NODES", (str(node),))
+    calls = []
+    real = torch.Tensor.backward
+
+    def backward(self, *args, **kwargs):
+        calls.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "backward", backward)
+    zygote._warm_kernels()
+    assert bool(calls) is not gpu

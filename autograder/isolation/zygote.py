@@ -113,6 +113,7 @@ class _Server:
         self.reap_on_exit: set[int] = set()  # the grader is done with these: reap when they exit
         self.spare: _Spare | None = None
         self.discarded: set[int] = set()  # spares sent away: reaped when they have exited
+        self.poisoned = ""  # why it forks no more (CUDA's driver initialised here)
 
     def loop(self) -> int:
         while True:
@@ -158,7 +159,14 @@ class _Server:
         if request.get("op") != "spawn" or len(fds) != SPAWN_FDS:
             raise ValueError(f"not a spawn request with {SPAWN_FDS} fds: {request.get('op')!r}, "
                              f"{len(fds)} fds")
+        if self.poisoned:
+            raise RuntimeError(self.poisoned)
+        imported = len(sys.modules)
         _preload([str(m) for m in request.get("preload", [])])
+        if len(sys.modules) != imported and cuda_driver_initialised():
+            self.poisoned = (f"importing {request.get('preload')} initialised CUDA's driver in the "
+                             "fork server: a worker forked from here could not use the GPU")
+            raise RuntimeError(self.poisoned)
         spare, self.spare = self.spare, None
         handed = spare.hand_over(request, fds[:-1]) if spare is not None else None
         if handed is not None:
@@ -364,6 +372,28 @@ def _preload(modules: list[str]) -> None:
             continue
 
 
+GPU_DEVICE_NODES = ("/dev/nvidiactl", "/dev/kfd")  # NVIDIA's control device; AMD's (ROCm)
+
+
+def _may_have_gpu() -> bool:
+    """Whether this machine may have a GPU, judged without asking CUDA (which would initialise
+    its driver here, and a driver initialised before a fork is one the children cannot use)."""
+    return any(os.path.exists(node) for node in GPU_DEVICE_NODES)
+
+
+def cuda_driver_initialised() -> bool:
+    """Whether CUDA's driver has been initialised in this process; never initialises it. Its
+    library is loaded only by CUDA's first use, and before ``cuInit`` it answers
+    ``cuCtxGetCurrent`` with CUDA_ERROR_NOT_INITIALIZED (3)."""
+    import ctypes
+
+    with open("/proc/self/maps", encoding="utf-8", errors="replace") as handle:
+        if "libcuda.so" not in handle.read():
+            return False
+    current = ctypes.c_void_p()
+    return int(ctypes.CDLL("libcuda.so.1").cuCtxGetCurrent(ctypes.byref(current))) != 3
+
+
 def _warm_kernels() -> None:
     """Run each kind of op the checks use once (conv, pooling, linear, loss, backward, SGD), so
     that every forked worker inherits initialised CPU kernels instead of paying their first-use
@@ -373,10 +403,16 @@ def _warm_kernels() -> None:
 
     The optimiser step runs only where ``torch._dynamo`` is already imported (asked for by
     :func:`autograder.isolation.launch.preload_for`): a process's first optimiser imports it,
-    0.8 s that a2's `grade check` would otherwise wait for and never use."""
+    0.8 s that a2's `grade check` would otherwise wait for and never use.
+
+    On a machine that may have a GPU there is no backward pass (the optimiser gets gradients
+    made by hand): autograd's first backward counts the GPUs, which initialises CUDA's driver,
+    and starts a thread for each, so the children could use neither the GPU nor autograd (a
+    lent H200's fork server refused to serve: "2 threads after importing torch")."""
     import torch
     import torch.nn.functional as F
 
+    backward = not _may_have_gpu()
     for dtype in (torch.float32, torch.float64):
         x = torch.linspace(-1, 1, 2 * 1 * 8 * 8, dtype=dtype).reshape(2, 1, 8, 8)
         w = torch.full((4, 1, 3, 3), 0.1, dtype=dtype, requires_grad=True)
@@ -385,7 +421,11 @@ def _warm_kernels() -> None:
         h = F.dropout(h, p=0.0, training=True)
         logits = F.linear(torch.tanh(h[:, :, :3, :3].flatten(1)), v)
         loss = F.cross_entropy(logits, torch.tensor([0, 2])) + F.mse_loss(logits, logits.detach() * 0)
-        loss.backward()
+        if backward:
+            loss.backward()
+        else:
+            for parameter in (w, v):
+                parameter.grad = torch.full_like(parameter, 0.01)
         if DYNAMO_IMPORT in sys.modules:
             optimizer = torch.optim.SGD([w, v], lr=0.1, momentum=0.9)
             optimizer.step()
@@ -409,6 +449,11 @@ def serve(control: socket.socket, preload: list[str]) -> int:
         control.send(json.dumps({"ready": False, "error": f"{threads} threads after importing "
                                  f"torch ({_thread_names()}; is OMP_NUM_THREADS=1 set?)"
                                  }).encode("utf-8"))
+        return 1
+    if cuda_driver_initialised():
+        control.send(json.dumps({"ready": False, "error": "CUDA's driver was initialised while "
+                                 "importing torch and the setup cell's modules: a worker forked "
+                                 "from here could not use the GPU"}).encode("utf-8"))
         return 1
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # the wakeup fd needs a handler
