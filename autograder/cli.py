@@ -87,7 +87,7 @@ devices_option = click.option(
 workers_option = click.option(
     "--workers", type=click.IntRange(min=1), default=None,
     help="Submissions graded at once, each by a grader process with its own sandbox. Default: one "
-         "per usable CPU core, at most one per 50 submissions (a grader takes seconds to start); "
+         "per usable CPU core, at most one per 100 submissions (a grader takes seconds to start); "
          "when cuda checks run, at most 4 per GPU, since every grader and sandbox holds a CUDA "
          "context of its own on the shared device.")
 

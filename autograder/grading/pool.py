@@ -29,9 +29,11 @@ from autograder.isolation.child import die_with_parent
 from autograder.isolation.launch import SandboxStartError
 from autograder.results import SubmissionResult
 
-SUBMISSIONS_PER_GRADER = 50
-"""A grader costs seconds to start (python, torch, the reference, its fork server): about what
-grading 50 submissions costs (bench/speed.py). Smaller batches are faster with fewer graders."""
+SUBMISSIONS_PER_GRADER = 100
+"""A grader costs about 4 s to start (python, torch, the reference, its fork server): what
+grading 60 a2 submissions costs once the fork server forks ahead and overlaps exits. Measured
+on 2 cores (bench/end_to_end.py --sizes 100 --workers N): 100 a2 notebooks took 5.8 s with one
+grader and 9.4 s with two. Smaller batches are faster with fewer graders."""
 
 GRADERS_PER_GPU = 4
 """Default cap on graders sharing one GPU: each grader and each of its sandboxes holds a CUDA
