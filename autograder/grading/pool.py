@@ -12,7 +12,9 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from typing import Any
 
 import torch
 
+from autograder import tempdirs
 from autograder.course import Assignment, CourseError
 from autograder.grading.config import GradeConfig, uses_cuda
 from autograder.grading.scoring import Submission, error_result, grade_submission
@@ -34,6 +37,11 @@ SUBMISSIONS_PER_GRADER = 100
 grading 60 a2 submissions costs once the fork server forks ahead and overlaps exits. Measured
 on 2 cores (bench/end_to_end.py --sizes 100 --workers N): 100 a2 notebooks took 5.8 s with one
 grader and 9.4 s with two. Smaller batches are faster with fewer graders."""
+
+STOP_GRACE_S = 30.0
+"""How long a stopped batch waits for its graders to remove their sandboxes and exit (on a
+loaded machine, with each sandbox's exit to wait for, this took over 10 s) before it kills
+them and sweeps the scratch folders no live process holds."""
 
 GRADERS_PER_GPU = 4
 """Default cap on graders sharing one GPU: each grader and each of its sandboxes holds a CUDA
@@ -139,13 +147,20 @@ class GraderPool:
         if not self._finished:
             with self._lock:
                 running = [p for p in self._processes if p.poll() is None]
-            for process in running:  # SIGTERM: a grader removes its sandbox, then exits
+            for process in running:  # SIGTERM: a grader removes its sandboxes, then exits
                 process.terminate()
+            killed = False
+            deadline = time.monotonic() + STOP_GRACE_S
             for process in running:
                 try:
-                    process.wait(timeout=10)
+                    process.wait(timeout=max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     process.kill()
+                    process.wait()
+                    killed = True
+            if killed:  # its sandboxes died with it (parent-death signal); their scratch did not
+                tempdirs.sweep("grade-scratch-", settle_s=STOP_GRACE_S / 2,
+                               where=Path(os.environ.get("TMPDIR") or tempfile.gettempdir()))
         for thread in self._threads:
             thread.join(timeout=30)
 
