@@ -132,8 +132,9 @@ class Worker:
         of torch's address space, 10-20 ms; a CUDA context takes longer) and the clean-up of
         :meth:`kill` then run in the background, beside the next worker's start
         (:func:`wait_for_exits` waits for them). Where the output stays open (a process of the
-        student's holds it, or the student's code took over the worker's loop), the worker is
-        killed and waited for, as by :meth:`kill`.
+        student's holds it, or the student's code took over the worker's loop), or where its
+        cgroup holds other processes (the student's, a ``setsid`` daemon included), the worker
+        and they are killed and waited for, as by :meth:`kill`.
         """
         try:
             if self.to_child >= 0:
@@ -145,8 +146,9 @@ class Worker:
         except BaseException:  # interrupted: kill it here and now
             self.kill()
             raise
-        if any(pump.is_alive() for pump in self.pumps):
-            self.kill()
+        left = set(self.cgroup.pids_in()) - {self.process.pid} if self.cgroup is not None else set()
+        if left or any(pump.is_alive() for pump in self.pumps):  # processes of the student's
+            self.kill()  # (a setsid daemon included): gone before the submission's result is
             return
         self._signal()
         _EXITS.start(self.kill)
