@@ -7,6 +7,10 @@ as long as it uses it, and the kernel drops the lock when the owner dies, howeve
 first claim of each kind in a process removes the folders of that kind no one holds any more.
 A lock, not a process id, tells a live owner from a dead one: graders in other PID namespaces
 (containers sharing ``/tmp``) would see each other's ids as dead.
+
+Each folder's name carries its owner's pid, ``<prefix><pid>-…``, so that whoever waited for
+that owner to die can remove what it left at once (:func:`sweep_left_by`): a process stopped
+by a signal can leave its folder behind at any point of its clean-up, not only when killed.
 """
 
 from __future__ import annotations
@@ -71,12 +75,26 @@ def sweep(prefix: str, *, where: Path | None = None, settle_s: float = SETTLE_S)
     return removed
 
 
+def sweep_left_by(prefix: str, pids: list[int], *, where: Path | None = None) -> list[Path]:
+    """Remove the ``prefix`` folders that the processes ``pids``, all of which this process
+    has seen exit, created and did not remove; return them.
+
+    No settling time: none of those owners can still be between creating a folder and holding
+    it. A folder held all the same (a new process reusing one of the pids, quick enough to be
+    between the two) is kept.
+    """
+    removed = []
+    for pid in pids:
+        removed += sweep(f"{prefix}{pid}-", where=where, settle_s=0)
+    return removed
+
+
 def claim(prefix: str) -> Claimed:
-    """Create a fresh folder ``<tmp>/<prefix>…`` and hold it until :meth:`Claimed.remove`."""
+    """Create a fresh folder ``<tmp>/<prefix><pid>-…`` and hold it until :meth:`Claimed.remove`."""
     if prefix not in _SWEPT:
         _SWEPT.add(prefix)
         sweep(prefix)
-    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)  # not inherited by children (PEP 446)
     fcntl.flock(fd, fcntl.LOCK_EX)
     return Claimed(path, fd)

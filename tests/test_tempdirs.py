@@ -62,3 +62,20 @@ def test_a_claimed_folder_is_held_until_removed_and_removed_whole(tmp_path, monk
         assert folder.is_dir() and folder.parent == tmp_path
         fds = set(os.listdir("/proc/self/fd"))
     assert not folder.exists() and len(set(os.listdir("/proc/self/fd"))) < len(fds)
+
+
+def test_what_exited_owners_left_is_swept_at_once_and_only_theirs(tmp_path):
+    dead, alive = claim_in_child(tmp_path), claim_in_child(tmp_path)
+    try:
+        dead_path, alive_path = Path(dead.stdout.readline().strip()), Path(alive.stdout.readline().strip())
+        assert dead_path.name.startswith(f"{PREFIX}{dead.pid}-")  # named after its owner
+        dead.send_signal(signal.SIGKILL)
+        dead.wait()
+        # young, but its owner is gone; a live owner's folder is kept even if named
+        assert tempdirs.sweep_left_by(PREFIX, [dead.pid, alive.pid], where=tmp_path) == [dead_path]
+        assert not dead_path.exists() and (alive_path / "work.txt").is_file()
+        assert tempdirs.sweep_left_by(PREFIX, [], where=tmp_path) == []
+    finally:
+        for child in (dead, alive):
+            child.kill()
+            child.wait()

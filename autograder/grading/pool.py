@@ -41,7 +41,7 @@ grader and 9.4 s with two. Smaller batches are faster with fewer graders."""
 STOP_GRACE_S = 30.0
 """How long a stopped batch waits for its graders to remove their sandboxes and exit (on a
 loaded machine, with each sandbox's exit to wait for, this took over 10 s) before it kills
-them and sweeps the scratch folders no live process holds."""
+them. Either way it then removes the scratch folders they left."""
 
 GRADERS_PER_GPU = 4
 """Default cap on graders sharing one GPU: each grader and each of its sandboxes holds a CUDA
@@ -149,7 +149,6 @@ class GraderPool:
                 running = [p for p in self._processes if p.poll() is None]
             for process in running:  # SIGTERM: a grader removes its sandboxes, then exits
                 process.terminate()
-            killed = False
             deadline = time.monotonic() + STOP_GRACE_S
             for process in running:
                 try:
@@ -157,10 +156,12 @@ class GraderPool:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-                    killed = True
-            if killed:  # its sandboxes died with it (parent-death signal); their scratch did not
-                tempdirs.sweep("grade-scratch-", settle_s=STOP_GRACE_S / 2,
-                               where=Path(os.environ.get("TMPDIR") or tempfile.gettempdir()))
+            # a grader killed, or stopped where its clean-up could not finish (the SIGTERM may
+            # land inside it), leaves its sandbox's scratch behind; its sandboxes died with it
+            with self._lock:
+                gone = [p.pid for p in self._processes if p.returncode is not None]
+            tempdirs.sweep_left_by("grade-scratch-", gone,
+                                   where=Path(os.environ.get("TMPDIR") or tempfile.gettempdir()))
         for thread in self._threads:
             thread.join(timeout=30)
 

@@ -390,10 +390,11 @@ class Launcher:
 
     def _launch(self, *, warm: bool) -> Worker:
         config = self.config
-        claimed = tempdirs.claim("grade-scratch-")
+        claimed: tempdirs.Claimed | None = None
         group: cgroup.Cgroup | None = None
         pipes: list[tuple[int, int]] = []  # requests, replies, stdout, stderr: (read, write)
         try:  # whatever stops this (Ctrl-C and SIGTERM included) leaves nothing behind
+            claimed = tempdirs.claim("grade-scratch-")
             self.nproc = None
             if os.geteuid() != 0 and not (config.cgroup and cgroup.available()):
                 self.nproc = _user_processes() + config.max_processes
@@ -412,7 +413,8 @@ class Launcher:
                 os.close(fd)
             if group is not None:
                 group.remove()
-            claimed.remove()
+            if claimed is not None:
+                claimed.remove()
             raise
         for fd in theirs:  # the worker has them now
             os.close(fd)
@@ -445,12 +447,12 @@ class Launcher:
 
     def _confirm(self, worker: Worker, message: dict[str, Any]) -> Worker:
         """Send the start-up frame and wait for the worker's word that it is confined."""
-        confine = {**message.get("confine", {}), "scratch": str(worker.scratch.path)}
         try:
-            frames.write_frame(worker.to_child, json.dumps({**message, "confine": confine}).encode())
-        except BrokenPipeError:
-            pass  # it is gone already: the read below says how
-        try:
+            confine = {**message.get("confine", {}), "scratch": str(worker.scratch.path)}
+            try:
+                frames.write_frame(worker.to_child, json.dumps({**message, "confine": confine}).encode())
+            except BrokenPipeError:
+                pass  # it is gone already: the read below says how
             data = frames.receive_frame(worker.from_child, timeout=self.config.startup_timeout_s,
                                         max_bytes=self.config.max_message_bytes)
             ready = json.loads(data)
