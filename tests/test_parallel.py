@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -214,7 +215,10 @@ def test_a_grader_that_dies_costs_only_its_submission(tmp_path):
     assert graders_of(me) == []
 
 
-def test_stopping_early_stops_the_graders_and_cleans_up(tmp_path, monkeypatch):
+def stop_a_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 before: Callable[[Path], None] = lambda folder: None) -> Path:
+    """Grade a good and two hour-long submissions with two graders; once a slow one's sandbox
+    runs, call ``before`` with its scratch folder and stop (Ctrl-C). Return where scratch goes."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))  # where the graders' sandboxes make scratch dirs
@@ -228,9 +232,10 @@ def test_stopping_early_stops_the_graders_and_cleans_up(tmp_path, monkeypatch):
 
     def stop(result: SubmissionResult) -> None:
         deadline = time.monotonic() + 60
-        while not list(scratch.glob("grade-scratch-*")) and time.monotonic() < deadline:
+        while not (found := list(scratch.glob("grade-scratch-*"))) and time.monotonic() < deadline:
             time.sleep(0.1)  # until a slow submission's sandbox is running
-        assert list(scratch.glob("grade-scratch-*"))
+        assert found
+        before(found[0])
         raise KeyboardInterrupt  # what Ctrl-C does in the caller's thread
 
     started = time.monotonic()
@@ -240,38 +245,31 @@ def test_stopping_early_stops_the_graders_and_cleans_up(tmp_path, monkeypatch):
     # a bound no load reaches (a stopped batch ends within a minute even on a busy machine)
     assert time.monotonic() - started < 1800, "the slow submissions were waited for"
     assert graders_of(os.getpid()) == []
-    left = {p.name: sorted(f.name for f in p.iterdir()) for p in scratch.glob("grade-scratch-*")}
-    assert left == {}, "graders removed their sandboxes' scratch"
+    return scratch
+
+
+def scratch_left(scratch: Path) -> dict[str, list[str]]:
+    return {p.name: sorted(f.name for f in p.iterdir()) for p in scratch.glob("grade-scratch-*")}
+
+
+def test_stopping_early_stops_the_graders_and_cleans_up(tmp_path, monkeypatch):
+    scratch = stop_a_batch(tmp_path, monkeypatch)
+    assert scratch_left(scratch) == {}, "graders removed their sandboxes' scratch"
     assert json.loads((tmp_path / "out" / "submissions" / "a_good.json").read_text())["points"] == 10
 
 
 def test_a_grader_killed_mid_batch_leaves_no_scratch_once_the_batch_stops(tmp_path, monkeypatch):
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    monkeypatch.setenv("TMPDIR", str(scratch))
-    paths = []
-    config = replace(CPU, sandbox=replace(CPU.sandbox, startup_timeout_s=7200))
-    for name, source in [("a_good", GOOD), ("b_slow", SLOW.format(seconds=3600)),
-                         ("c_slow", SLOW.format(seconds=3600))]:
-        paths.append(tmp_path / f"{name}.py")
-        paths[-1].write_text(source)
     killed = []
 
-    def kill_a_grader_then_stop(result: SubmissionResult) -> None:
-        deadline = time.monotonic() + 60
-        while not (found := list(scratch.glob("grade-scratch-*"))) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        owner = int(found[0].name.removeprefix("grade-scratch-").split("-")[0])
+    def kill_its_grader(folder: Path) -> None:
+        owner = int(folder.name.removeprefix("grade-scratch-").split("-")[0])
         assert owner in graders_of(os.getpid())  # a grader's sandbox, named after the grader
         os.kill(owner, signal.SIGKILL)  # it removes nothing; its sandbox dies with it
-        killed.append(found[0])
-        raise KeyboardInterrupt
+        killed.append(owner)
 
-    with pytest.raises(KeyboardInterrupt):
-        grade_batch([Submission(p.stem, p) for p in paths], assignment=A1, config=config,
-                    out_dir=tmp_path / "out", workers=2, on_result=kill_a_grader_then_stop)
-    assert killed and graders_of(os.getpid()) == []
-    assert list(scratch.glob("grade-scratch-*")) == [], "the batch removed what its graders left"
+    scratch = stop_a_batch(tmp_path, monkeypatch, kill_its_grader)
+    assert killed
+    assert scratch_left(scratch) == {}, "the batch removed what its graders left"
 
 
 def test_workers_must_be_a_positive_number(tmp_path):
