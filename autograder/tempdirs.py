@@ -8,6 +8,9 @@ first claim of each kind in a process removes the folders of that kind no one ho
 A lock, not a process id, tells a live owner from a dead one: graders in other PID namespaces
 (containers sharing ``/tmp``) would see each other's ids as dead.
 
+A folder its owner still holds when it exits normally (an interrupt cut its clean-up short) is
+removed at exit, after the workers' exits (:func:`remove_held`).
+
 Each folder's name carries its owner's pid, ``<prefix><pid>-…``, so that whoever waited for
 that owner to die can remove what it left at once (:func:`sweep_left_by`): a process stopped
 by a signal can leave its folder behind at any point of its clean-up, not only when killed.
@@ -15,6 +18,7 @@ by a signal can leave its folder behind at any point of its clean-up, not only w
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import os
@@ -22,7 +26,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _SWEPT: set[str] = set()
@@ -36,6 +40,7 @@ class Claimed:
 
     path: Path
     fd: int
+    owner: int = field(default_factory=os.getpid)
 
     def remove(self) -> None:
         """Remove the folder and everything in it, then let go of it."""
@@ -43,6 +48,21 @@ class Claimed:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+        _HELD.pop(self.path, None)
+
+
+_HELD: dict[Path, Claimed] = {}
+
+
+def remove_held() -> None:
+    """Remove every folder this process claimed and still holds (at exit: it is done with
+    them all). A forked child leaves its parent's alone."""
+    for claimed in list(_HELD.values()):
+        if claimed.owner == os.getpid():
+            claimed.remove()
+
+
+atexit.register(remove_held)  # registered before launch's wait for the workers' exits: runs after it
 
 
 def _held(path: Path) -> bool:
@@ -97,7 +117,8 @@ def claim(prefix: str) -> Claimed:
     path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)  # not inherited by children (PEP 446)
     fcntl.flock(fd, fcntl.LOCK_EX)
-    return Claimed(path, fd)
+    claimed = _HELD[path] = Claimed(path, fd)
+    return claimed
 
 
 @contextlib.contextmanager

@@ -79,3 +79,29 @@ def test_what_exited_owners_left_is_swept_at_once_and_only_theirs(tmp_path):
         for child in (dead, alive):
             child.kill()
             child.wait()
+
+
+def test_what_an_owner_still_holds_at_a_normal_exit_is_removed_a_forked_childs_exit_removes_nothing(tmp_path):
+    code = textwrap.dedent(f"""
+        import os, sys, tempfile
+        tempfile.tempdir = {str(tmp_path)!r}
+        from autograder import tempdirs
+        from autograder.isolation.child import exit_now
+        kept, done = tempdirs.claim({PREFIX!r}), tempdirs.claim({PREFIX!r})
+        (kept.path / "work.txt").write_text("its clean-up was cut short")
+        done.remove()
+        child = os.fork()
+        if child == 0:
+            sys.exit(0)  # a forked child's normal exit, atexit handlers included
+        os.waitpid(child, 0)
+        print(kept.path, kept.path.is_dir(), flush=True)
+        if sys.argv[1] == "exit_now":
+            exit_now(0)  # how graders and fork servers end
+        raise KeyboardInterrupt  # how an interrupted `grade` ends
+    """)
+    for how in ("exit_now", "interrupt"):
+        run = subprocess.run([sys.executable, "-c", code, how], capture_output=True, text=True)
+        path, there_after_the_fork = run.stdout.split()
+        assert there_after_the_fork == "True", run.stderr
+        assert not Path(path).exists(), how
+    assert list(tmp_path.iterdir()) == []
