@@ -66,6 +66,11 @@ def without_timings(value: object) -> object:
     return value
 
 
+def scratch_left(scratch: Path) -> dict[str, list[str]]:
+    """The sandbox scratch folders under ``scratch``, and what is in each."""
+    return {p.name: sorted(f.name for f in p.iterdir()) for p in scratch.glob("grade-scratch-*")}
+
+
 def graders_of(pid: int) -> list[int]:
     """The grader processes a batch in process ``pid`` started."""
     return [p for p in descendants(pid) if b"serve_grader" in _cmdline(p)]
@@ -178,7 +183,10 @@ def test_a_killed_batch_keeps_what_finished_and_leaves_no_process_behind(tmp_pat
         assert not stale, "the rerun should have swept the killed graders' cgroups"
 
 
-def test_a_grader_that_dies_costs_only_its_submission(tmp_path):
+def test_a_grader_that_dies_costs_only_its_submission(tmp_path, monkeypatch):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
     paths = []
     for name, source in [("a_slow", SLOW.format(seconds=60)), ("b_slow", SLOW.format(seconds=60)),
                          ("c_good", GOOD), ("d_partial", PARTIAL_BCE)]:
@@ -191,8 +199,9 @@ def test_a_grader_that_dies_costs_only_its_submission(tmp_path):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             graders = graders_of(me)
-            # both graders busy: each has started the sandbox of its (slow) submission
-            if len(graders) == 2 and all(descendants(g) for g in graders):
+            # both graders busy: each has started the sandbox of its (slow) submission, in a
+            # scratch folder named after the grader
+            if len(graders) == 2 and all(list(scratch.glob(f"grade-scratch-{g}-*")) for g in graders):
                 time.sleep(1)
                 killed.extend(descendants(graders[0]) + descendants(graders[1]))
                 for pid in graders:
@@ -213,6 +222,7 @@ def test_a_grader_that_dies_costs_only_its_submission(tmp_path):
     assert (by_student["c_good"].points, by_student["d_partial"].points) == (10, 8)
     assert wait_until_gone(killed) == [], "a dead grader's sandbox dies with it"
     assert graders_of(me) == []
+    assert scratch_left(scratch) == {}, "the batch removed what the dead graders left"
 
 
 def stop_a_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -246,10 +256,6 @@ def stop_a_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert time.monotonic() - started < 1800, "the slow submissions were waited for"
     assert graders_of(os.getpid()) == []
     return scratch
-
-
-def scratch_left(scratch: Path) -> dict[str, list[str]]:
-    return {p.name: sorted(f.name for f in p.iterdir()) for p in scratch.glob("grade-scratch-*")}
 
 
 def test_stopping_early_stops_the_graders_and_cleans_up(tmp_path, monkeypatch):

@@ -368,7 +368,8 @@ def test_the_server_and_its_workers_end_with_the_grader(tmp_path: Path, how: str
     script = tmp_path / "grader.py"
     script.write_text(GRADER)
     grader = subprocess.Popen([sys.executable, str(script), "hang" if how == "kill -9" else "exit"],
-                              stdout=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, text=True,  # what kill -9 leaves: in tmp_path
+                              env={**os.environ, "TMPDIR": str(tmp_path)})
     assert grader.stdout is not None
     pids = json.loads(grader.stdout.readline())
     assert not _gone(pids["server"])

@@ -156,12 +156,9 @@ class GraderPool:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-            # a grader killed, or stopped where its clean-up could not finish (the SIGTERM may
-            # land inside it), leaves its sandbox's scratch behind; its sandboxes died with it
             with self._lock:
                 gone = [p.pid for p in self._processes if p.returncode is not None]
-            tempdirs.sweep_left_by("grade-scratch-", gone,
-                                   where=Path(os.environ.get("TMPDIR") or tempfile.gettempdir()))
+            _remove_scratch_left_by(gone)
         for thread in self._threads:
             thread.join(timeout=30)
 
@@ -225,7 +222,9 @@ class GraderPool:
                         code: int | None = grader.process.wait(timeout=5)
                     except subprocess.TimeoutExpired:
                         grader.process.kill()
+                        grader.process.wait()
                         code = None
+                    _remove_scratch_left_by([grader.process.pid])
                     message = (f"the grader process died ({_exit_text(code)}) while grading this "
                                "submission; `grade run` again grades it again")
                     done.put((position, error_result(submission, assignment=self.assignment,
@@ -250,6 +249,17 @@ class _Stopped(Exception):
     """The pool is closing: start nothing new."""
 
 
+def _remove_scratch_left_by(graders: list[int]) -> None:
+    """Remove the scratch folders that the graders ``graders``, seen to exit, left behind.
+
+    A grader killed (by the pool, the OOM killer, ``kill -9``) or stopped by a SIGTERM that
+    landed in its clean-up leaves its sandbox's scratch; its sandboxes died with it (parent-death
+    signal). Their folders are named after it (:func:`autograder.tempdirs.sweep_left_by`).
+    """
+    tempdirs.sweep_left_by("grade-scratch-", graders,
+                           where=Path(os.environ.get("TMPDIR") or tempfile.gettempdir()))
+
+
 def _finish(grader: _Grader) -> None:
     try:
         grader.to_grader.send(None)
@@ -260,6 +270,7 @@ def _finish(grader: _Grader) -> None:
     except subprocess.TimeoutExpired:
         grader.process.kill()
         grader.process.wait()
+        _remove_scratch_left_by([grader.process.pid])
     grader.close()
 
 
