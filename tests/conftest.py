@@ -118,6 +118,15 @@ def tool(*args: str, cwd: Path, home: Path, ok: bool = True,
     return done
 
 
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make ``tmp_path/tmp`` the temporary folder of this test's processes and graders (their
+    sandboxes' scratch goes there, and whatever a kill leaves stays there); return it."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    return folder
+
+
 def start_batch(tmp_path: Path, *, count: int, workers: int
                 ) -> tuple[list[str], Path, subprocess.Popen[bytes]]:
     """Start `grade run a1_logistic` in a session of its own on ``count`` .py submissions, right

@@ -21,6 +21,7 @@ from conftest import (
     PARTIAL_BCE,
     SOLUTIONS,
     kill_batch,
+    private_tmp,
     rerun_reusing,
     start_batch,
     wait_for_results,
@@ -165,7 +166,8 @@ def test_results_keep_the_input_order_whatever_finishes_first(tmp_path):
                                                             ("c_quick", "8")]
 
 
-def test_a_killed_batch_keeps_what_finished_and_leaves_no_process_behind(tmp_path):
+def test_a_killed_batch_keeps_what_finished_and_leaves_no_process_behind(tmp_path, monkeypatch):
+    private_tmp(tmp_path, monkeypatch)
     command, out, batch = start_batch(tmp_path, count=6, workers=2)
     wait_for_results(out, 2)
     started = {pid: _cmdline(pid) for pid in descendants(batch.pid)}  # graders, sandboxes, ...
@@ -184,9 +186,7 @@ def test_a_killed_batch_keeps_what_finished_and_leaves_no_process_behind(tmp_pat
 
 
 def test_a_grader_that_dies_costs_only_its_submission(tmp_path, monkeypatch):
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    monkeypatch.setenv("TMPDIR", str(scratch))
+    scratch = private_tmp(tmp_path, monkeypatch)
     paths = []
     for name, source in [("a_slow", SLOW.format(seconds=60)), ("b_slow", SLOW.format(seconds=60)),
                          ("c_good", GOOD), ("d_partial", PARTIAL_BCE)]:
@@ -229,9 +229,7 @@ def stop_a_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                  before: Callable[[Path], None] = lambda folder: None) -> Path:
     """Grade a good and two hour-long submissions with two graders; once a slow one's sandbox
     runs, call ``before`` with its scratch folder and stop (Ctrl-C). Return where scratch goes."""
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
-    monkeypatch.setenv("TMPDIR", str(scratch))  # where the graders' sandboxes make scratch dirs
+    scratch = private_tmp(tmp_path, monkeypatch)  # where the graders' sandboxes make scratch dirs
     paths = []
     # an hour asleep, and a start allowed two: only a batch that stops its graders ends soon
     config = replace(CPU, sandbox=replace(CPU.sandbox, startup_timeout_s=7200))

@@ -11,6 +11,7 @@ from conftest import (
     GOOD_BCE,
     SOLUTIONS,
     kill_batch,
+    private_tmp,
     rerun_reusing,
     start_batch,
     wait_for_results,
@@ -27,7 +28,8 @@ CPU = GradeConfig(devices=("cpu",))
 GOOD = GOOD_BCE
 
 
-def test_kill_9_mid_batch_then_rerun_loses_and_duplicates_nothing(tmp_path):
+def test_kill_9_mid_batch_then_rerun_loses_and_duplicates_nothing(tmp_path, monkeypatch):
+    private_tmp(tmp_path, monkeypatch)
     # one grader: the cgroups checked below carry its pid
     # (several graders: tests/test_parallel.py checks the same with the graders' pids)
     command, out, grader = start_batch(tmp_path, count=5, workers=1)
