@@ -100,8 +100,8 @@ def sweep_left_by(prefix: str, pids: list[int], *, where: Path | None = None) ->
     has seen exit, created and did not remove; return them.
 
     No settling time: none of those owners can still be between creating a folder and holding
-    it. A folder held all the same (a new process reusing one of the pids, quick enough to be
-    between the two) is kept.
+    it. A folder held all the same (by a new process that reused one of the pids) is kept; only
+    such a process caught in the microseconds between creating and locking could lose one.
     """
     removed = []
     for pid in pids:
