@@ -156,11 +156,15 @@ class GraderPool:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-            with self._lock:
-                gone = [p.pid for p in self._processes if p.returncode is not None]
-            _remove_scratch_left_by(gone)
         for thread in self._threads:
             thread.join(timeout=30)
+        # a grader killed (here, by _finish, the OOM killer, kill -9) or stopped by a SIGTERM
+        # that landed in its clean-up leaves its sandbox's scratch behind; its sandboxes died
+        # with it (parent-death signal), and their folders are named after it
+        with self._lock:
+            gone = [p.pid for p in self._processes if p.poll() is not None]
+        tempdirs.sweep_left_by("grade-scratch-", gone,
+                               where=Path(os.environ.get("TMPDIR") or tempfile.gettempdir()))
 
     def _start(self, slot: int) -> _Grader:
         env = dict(os.environ)
@@ -224,7 +228,6 @@ class GraderPool:
                         grader.process.kill()
                         grader.process.wait()
                         code = None
-                    _remove_scratch_left_by([grader.process.pid])
                     message = (f"the grader process died ({_exit_text(code)}) while grading this "
                                "submission; `grade run` again grades it again")
                     done.put((position, error_result(submission, assignment=self.assignment,
@@ -249,17 +252,6 @@ class _Stopped(Exception):
     """The pool is closing: start nothing new."""
 
 
-def _remove_scratch_left_by(graders: list[int]) -> None:
-    """Remove the scratch folders that the graders ``graders``, seen to exit, left behind.
-
-    A grader killed (by the pool, the OOM killer, ``kill -9``) or stopped by a SIGTERM that
-    landed in its clean-up leaves its sandbox's scratch; its sandboxes died with it (parent-death
-    signal). Their folders are named after it (:func:`autograder.tempdirs.sweep_left_by`).
-    """
-    tempdirs.sweep_left_by("grade-scratch-", graders,
-                           where=Path(os.environ.get("TMPDIR") or tempfile.gettempdir()))
-
-
 def _finish(grader: _Grader) -> None:
     try:
         grader.to_grader.send(None)
@@ -270,7 +262,6 @@ def _finish(grader: _Grader) -> None:
     except subprocess.TimeoutExpired:
         grader.process.kill()
         grader.process.wait()
-        _remove_scratch_left_by([grader.process.pid])
     grader.close()
 
 
